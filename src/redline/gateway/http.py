@@ -60,6 +60,7 @@ def error_response(protocol: WireProtocol, error: ApiError, decision_id: str | N
 async def unless_disconnected(request: Request, call: Awaitable[T]) -> T:
     """Await `call`, cancelling it if the client goes away (its body must have been read already)."""
     result: list[T] = []
+    failure: list[Exception] = []  # raised outside the task group, so callers see it unwrapped
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -68,8 +69,13 @@ async def unless_disconnected(request: Request, call: Awaitable[T]) -> T:
             group.cancel_scope.cancel()
 
         group.start_soon(watch)
-        result.append(await call)
+        try:
+            result.append(await call)
+        except Exception as exc:
+            failure.append(exc)
         group.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
     if not result:
         raise ClientGone
     return result[0]
