@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -52,11 +53,19 @@ def upstream_error(status: int, body: Any) -> ApiError:
     return ApiError(status if status < 500 else 502, kind_for_status(status), message, retryable=retryable)
 
 
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|literal)\[.*|_\w+|function-.*)$", re.I)
+
+
 def invalid_request(exc: ValidationError) -> ApiError:
-    """A pydantic error on a request body as a 400 naming the first offending field."""
-    first = exc.errors()[0]
-    param = ".".join(str(p) for p in first["loc"]) or None
-    return ApiError(400, "invalid_request", f"{param}: {first['msg']}" if param else first["msg"], param)
+    """A pydantic error on a request body as a 400 naming the most specific offending field.
+
+    For a field that may take several shapes pydantic reports one error per shape; the deepest is the one
+    that says what is wrong (an image part where only text parts are accepted, say), and the names of the
+    shapes it tried are left out of the field path.
+    """
+    error = max(exc.errors(), key=lambda e: len(e["loc"]))
+    param = ".".join(str(p) for p in error["loc"] if not _UNION_TAG.match(str(p))) or None
+    return ApiError(400, "invalid_request", f"{param}: {error['msg']}" if param else error["msg"], param)
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
