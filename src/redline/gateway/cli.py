@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,9 @@ def _store(settings: Settings) -> TenantStore:
     return TenantStore(engine)
 
 
-def _change(settings: Settings, action: Any, event: str) -> dict[str, Any]:
+def _change(
+    settings: Settings, action: Callable[[TenantStore], dict[str, Any]], event: str
+) -> dict[str, Any]:
     """Run one tenant/key change and append it to the audit log when one is wired in."""
     import anyio
 
