@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -11,7 +16,7 @@ from redline.cli import app
 from redline.gateway import cli as gateway_cli
 from redline.gateway.tenants import TenantStore
 from redline.store import connect
-from tests.gateway.conftest import RecordingSink
+from tests.gateway.conftest import RecordingSink, free_port
 
 
 @pytest.fixture
@@ -63,3 +68,24 @@ def test_errors_are_reported_not_raised(config: Path) -> None:
         app, ["tenants", "create", "acme", "--class", "commercial", "--config", str(config)]
     )
     assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+def test_serve_creates_the_database_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "redline.cli", "serve", "--port", str(port)]
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE) as server:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.ConnectError:
+                    assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.1)
+            assert health.json() == {"status": "ok"}
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["status"] == "ready"
+            assert (tmp_path / "redline.db").exists()
+        finally:
+            server.terminate()

@@ -166,6 +166,13 @@ def test_client_field_cannot_skip_screening(gateway: Gateway) -> None:
     assert response.status_code == 403 and gateway.upstream.calls == []
 
 
+def _await_cancellation(gateway: Gateway) -> None:
+    deadline = time.monotonic() + 10
+    while not gateway.upstream.cancelled and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gateway.upstream.cancelled == ["oa"]
+
+
 def test_client_disconnect_cancels_the_upstream_stream(gateway: Gateway) -> None:
     body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "SLOW-STREAM"}]}
     with (
@@ -176,7 +183,13 @@ def test_client_disconnect_cancels_the_upstream_stream(gateway: Gateway) -> None
     ):
         assert r.status_code == 200
         next(r.iter_raw())
-    deadline = time.monotonic() + 10
-    while not gateway.upstream.cancelled and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert gateway.upstream.cancelled == ["oa"]
+    _await_cancellation(gateway)
+
+
+def test_client_disconnect_cancels_the_upstream_call(gateway: Gateway) -> None:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "SLOW-ANSWER"}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            gateway.url + CHAT, json=body, headers={"authorization": f"Bearer {gateway.key}"}, timeout=0.5
+        )
+    _await_cancellation(gateway)

@@ -6,6 +6,7 @@ in the last user message, so tests need no shared script:
   CALL-TOOL-REDLINE  the same call with a red-line marker in its arguments
   ANSWER-REDLINE     a long answer with a red-line marker in the middle
   SLOW-STREAM        stream slowly for a long time (to observe cancellation)
+  SLOW-ANSWER        answer a non-streamed request only after a long time (to observe cancellation)
 Otherwise it answers "You said: <text>". `fail(tag, [status, ...])` makes the next calls to a tag fail.
 """
 
@@ -80,6 +81,8 @@ class FakeUpstream:
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         finish = "tool_calls" if tool_call else "stop"
         head = {"id": "chatcmpl-up", "created": 1, "model": body["model"]}
+        if "SLOW-ANSWER" in user:
+            return StreamingResponse(self._late(call), media_type="application/json")
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
             if tool_call:
@@ -190,6 +193,14 @@ class FakeUpstream:
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _late(self, call: Call) -> AsyncIterator[str]:
+        try:
+            await asyncio.sleep(20)
+        except BaseException:
+            self.cancelled.append(call.tag)
+            raise
+        yield "{}"
 
     async def _pieces(self, call: Call, text: str, user: str) -> AsyncIterator[str]:
         """The answer in 10-character pieces; for SLOW-STREAM, slowly and for long, noting cancellation."""
