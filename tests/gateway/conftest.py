@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -20,6 +21,8 @@ from tests.gateway.screener import RELEASE_HANGS, marker_screener
 from tests.gateway.upstream import FakeUpstream
 
 WINDOW = 100
+UPSTREAM_KEY_ENV = "REDLINE_TEST_UPSTREAM_KEY"
+UPSTREAM_KEY = "upstream-secret"
 MAX_BODY = 64 * 1024
 
 
@@ -94,9 +97,14 @@ def gateway_server(
         database={"url": db},  # type: ignore[arg-type]
         screening=ScreeningSettings(timeout_s=1.0, output_window_chars=WINDOW),
         providers=[
-            provider("oa", "openai", f"{up}/oa/v1", ["gpt-test"]),
+            provider("oa", "openai", f"{up}/oa/v1", ["gpt-test"], api_key_env=UPSTREAM_KEY_ENV),
             provider(
-                "an", "anthropic", f"{up}/an/v1", ["claude-test"], rename={"claude-test": "claude-upstream"}
+                "an",
+                "anthropic",
+                f"{up}/an/v1",
+                ["claude-test"],
+                rename={"claude-test": "claude-upstream"},
+                api_key_env=UPSTREAM_KEY_ENV,
             ),
             provider("dead", "openai", dead, ["fallback-model"], retries=1, connect_timeout_s=1.0),
             provider("flaky", "openai", f"{up}/flaky/v1", ["fallback-model"], retries=1),
@@ -112,6 +120,7 @@ def gateway_server(
     revoked_id, revoked = store.create_key("acme")
     store.revoke_key(revoked_id)
     audit = RecordingSink()
+    os.environ[UPSTREAM_KEY_ENV] = UPSTREAM_KEY
     app = create_app(settings, screener=marker_screener, audit=audit)
     with ServerThread(app) as url:
         yield Gateway(url, key, scoped, revoked, audit, fake)

@@ -8,7 +8,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import UPSTREAM_KEY, Gateway
 from tests.gateway.test_anthropic import TOOLS as ANTHROPIC_TOOLS
 from tests.gateway.test_anthropic import client as anthropic_client
 from tests.gateway.test_openai import TOOLS as OPENAI_TOOLS
@@ -149,3 +149,36 @@ def test_upstream_errors_are_translated_both_ways(gateway: Gateway) -> None:
         "error": {"type": "rate_limit_error", "message": "injected 429"},
     }
     assert len(gateway.upstream.calls) == 3  # the 400 is not retried; the 429 is, once
+
+
+def test_upstream_gets_the_provider_key_never_the_client_key(gateway: Gateway) -> None:
+    openai_client(gateway).chat.completions.create(
+        model="claude-test", messages=[{"role": "user", "content": "a"}]
+    )
+    anthropic_client(gateway).messages.create(
+        model="gpt-test", max_tokens=5, messages=[{"role": "user", "content": "b"}]
+    )
+    to_anthropic, to_openai = gateway.upstream.calls
+    assert to_anthropic.headers["x-api-key"] == UPSTREAM_KEY and "authorization" not in to_anthropic.headers
+    assert to_anthropic.headers["anthropic-version"] == "2023-06-01"
+    assert (
+        to_openai.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+        and "x-api-key" not in to_openai.headers
+    )
+    assert all(gateway.key not in str(call.headers) for call in gateway.upstream.calls)
+
+
+def test_upstream_failing_mid_stream_ends_the_stream_with_an_error(gateway: Gateway) -> None:
+    with pytest.raises(openai.APIError, match="unreachable"):
+        list(
+            openai_client(gateway).chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "BREAK-STREAM"}], stream=True
+            )
+        )
+    with (
+        pytest.raises(anthropic.APIStatusError, match="unreachable"),
+        anthropic_client(gateway).messages.stream(
+            model="gpt-test", max_tokens=5, messages=[{"role": "user", "content": "BREAK-STREAM"}]
+        ) as stream,
+    ):
+        list(stream)

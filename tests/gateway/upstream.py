@@ -6,6 +6,7 @@ in the last user message, so tests need no shared script:
   CALL-TOOL-REDLINE  the same call with a red-line marker in its arguments
   ANSWER-REDLINE     a long answer with a red-line marker in the middle
   SLOW-STREAM        stream slowly for a long time (to observe cancellation)
+  BREAK-STREAM       drop the connection in the middle of a stream
   SLOW-ANSWER        answer a non-streamed request only after a long time (to observe cancellation)
 Otherwise it answers "You said: <text>". `fail(tag, [status, ...])` makes the next calls to a tag fail.
 """
@@ -204,6 +205,9 @@ class FakeUpstream:
 
     async def _pieces(self, call: Call, text: str, user: str) -> AsyncIterator[str]:
         """The answer in 10-character pieces; for SLOW-STREAM, slowly and for long, noting cancellation."""
+        if "BREAK-STREAM" in user:
+            yield "a first piece"
+            raise ConnectionAbortedError("upstream dropped the stream")
         if "SLOW-STREAM" not in user:
             for i in range(0, len(text), 10):
                 yield text[i : i + 10]

@@ -37,8 +37,8 @@ async def guarded_stream(
     held_chars = 0
     tools = screening_view(exchange)[1]
     subject = replace(subject, provider=upstream.provider.name)
+    opening = encoder.start()  # sent with the first window: one write fewer for short answers
     try:
-        yield encoder.start()
         async for event in upstream.events():
             builder.add(event)
             if not isinstance(event, Delta):
@@ -50,18 +50,18 @@ async def guarded_stream(
             decision = await guard.judge(reply_view(builder.reply()), tools)
             if decision.denied:
                 break
-            yield b"".join(encoder.delta(d) for d in held)
-            held, held_chars = [], 0
+            yield opening + b"".join(encoder.delta(d) for d in held)
+            opening, held, held_chars = b"", [], 0
         else:
             decision = await guard.judge(reply_view(builder.reply()), tools)
         reply = builder.reply()
         body = protocol.encode_reply(reply, reply_id=reply_id, model=exchange.model)
         await guard.record(decision, subject, "output", body)
         if decision.denied:
-            yield encoder.end("content_filter", reply.usage)
+            yield opening + encoder.end("content_filter", reply.usage)
         else:
-            yield b"".join(encoder.delta(d) for d in held) + encoder.end(reply.finish, reply.usage)
+            yield opening + b"".join(encoder.delta(d) for d in held) + encoder.end(reply.finish, reply.usage)
     except ApiError as exc:
-        yield encoder.error(exc)
+        yield opening + encoder.error(exc)
     finally:
         await upstream.aclose()
