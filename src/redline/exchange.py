@@ -8,6 +8,7 @@ screened.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -142,7 +143,11 @@ def _message_view(message: Message) -> dict[str, Any]:
 
 
 def screening_view(exchange: Exchange) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """The whole conversation as `redline.screen` takes it: OpenAI-style messages and tool definitions."""
+    """The whole conversation as `redline.screen` takes it: OpenAI-style messages and tool definitions.
+
+    Structured options that reach the model (a response format's JSON schema, say) can carry instructions
+    too, so they are screened as one more system message.
+    """
     tools = [
         {
             "type": "function",
@@ -150,7 +155,11 @@ def screening_view(exchange: Exchange) -> tuple[list[dict[str, Any]], list[dict[
         }
         for t in exchange.tools
     ]
-    return [_message_view(m) for m in exchange.messages], tools or None
+    messages = [_message_view(m) for m in exchange.messages]
+    structured = {k: v for k, v in exchange.options.items() if isinstance(v, dict | list)}
+    if structured:
+        messages.append({"role": "system", "content": json.dumps(structured, ensure_ascii=False)})
+    return messages, tools or None
 
 
 def reply_view(reply: Reply) -> list[dict[str, Any]]:

@@ -169,6 +169,17 @@ def test_whole_conversation_is_screened(gateway: Gateway, messages: list, tools:
     assert gateway.upstream.calls == []
 
 
+def test_structured_options_are_screened(gateway: Gateway) -> None:
+    schema = {"type": "object", "properties": {"plan": {"type": "string", "description": MARKER}}}
+    with pytest.raises(openai.PermissionDeniedError):
+        client(gateway).chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "fill the form"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "plan", "schema": schema}},
+        )
+    assert gateway.upstream.calls == []
+
+
 def test_red_line_answer_is_cut_mid_stream(gateway: Gateway) -> None:
     chunks = list(
         client(gateway).chat.completions.create(

@@ -31,6 +31,9 @@ Screener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict
 Clock = Callable[[], datetime]
 
 log = logging.getLogger(__name__)
+# Screening threads of their own: a screener that hangs can exhaust these (and then every request is refused,
+# failing closed) but never the threads the rest of the gateway needs, such as key lookups.
+SCREENING_THREADS = 8
 
 
 def default_screener(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
@@ -66,12 +69,17 @@ class Guard:
     ) -> None:
         self.screener, self.timeout_s, self.metrics = screener, timeout_s, metrics
         self.audit, self.clock = audit, clock
+        self.limiter: anyio.CapacityLimiter | None = None  # made on first use: it needs the event loop
 
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
+        if self.limiter is None:
+            self.limiter = anyio.CapacityLimiter(SCREENING_THREADS)
         started = time.perf_counter()
         try:
             with anyio.fail_after(self.timeout_s):
-                return await to_thread.run_sync(self.screener, messages, tools, abandon_on_cancel=True)
+                return await to_thread.run_sync(
+                    self.screener, messages, tools, abandon_on_cancel=True, limiter=self.limiter
+                )
         except TimeoutError as exc:
             raise ApiError(503, "unavailable", "screening timed out; the request was refused") from exc
         except Exception as exc:
