@@ -193,3 +193,11 @@ def test_client_disconnect_cancels_the_upstream_call(gateway: Gateway) -> None:
             gateway.url + CHAT, json=body, headers={"authorization": f"Bearer {gateway.key}"}, timeout=0.5
         )
     _await_cancellation(gateway)
+
+
+def test_unknown_paths_and_methods_answer_in_protocol_format(gateway: Gateway) -> None:
+    wrong_method = httpx.get(gateway.url + CHAT)
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["message"] == "Method Not Allowed"
+    unknown = httpx.post(gateway.url + "/v1/nothing-here", headers={"anthropic-version": "2023-06-01"})
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
+    assert unknown.json()["type"] == "error"

@@ -8,6 +8,7 @@ from typing import Any
 
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,13 +19,13 @@ from redline.config import Settings
 from redline.gateway.auth import Authenticator
 from redline.gateway.completions import ModelEndpoint, Services
 from redline.gateway.guard import Clock, Guard, Screener, default_screener, utc_now
-from redline.gateway.http import error_response, read_json, respond
+from redline.gateway.http import client_protocol, error_response, read_json, respond
 from redline.gateway.metrics import Metrics
 from redline.gateway.moderations import moderate
 from redline.gateway.tenants import TenantStore
 from redline.policy.decision import new_decision_id
 from redline.protocols import ANTHROPIC, OPENAI
-from redline.protocols.base import ApiError
+from redline.protocols.base import ApiError, kind_for_status
 from redline.routing.providers import Provider
 from redline.routing.router import CandidateFilter, Router
 from redline.store import connect, migrate
@@ -66,14 +67,13 @@ def create_app(
     services = Services(settings, Authenticator(TenantStore(engine)), router, guard, metrics, clock)
 
     async def models(request: Request) -> Response:
-        anthropic = "anthropic-version" in request.headers
-        protocol = ANTHROPIC if anthropic else OPENAI
+        protocol = client_protocol(request)
         try:
             await services.authenticator.authenticate(request.headers)
         except ApiError as exc:
             return error_response(protocol, exc)
         names = router.models()
-        if anthropic:
+        if protocol is ANTHROPIC:
             data: list[dict[str, Any]] = [
                 {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
                 for m in names
@@ -124,7 +124,17 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Unknown paths, wrong methods and unexpected failures, still in the client's protocol."""
+        if isinstance(exc, HTTPException):
+            error = ApiError(exc.status_code, kind_for_status(exc.status_code), str(exc.detail))
+        else:
+            error = ApiError(500, "upstream", "internal error")
+        return error_response(client_protocol(request), error)
+
+    handlers = {HTTPException: http_error, Exception: http_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.add_middleware(_CountRequests, metrics=metrics, paths=frozenset(r.path for r in routes))
     app.state.services = services
     return app

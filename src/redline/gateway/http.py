@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from redline.policy.decision import new_decision_id
+from redline.protocols import ANTHROPIC, OPENAI
 from redline.protocols.base import ApiError, WireProtocol
 
 DECISION_HEADER = "x-redline-decision"
@@ -43,6 +44,13 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ApiError(400, "invalid_request", "the body must be a JSON object")
     return parsed
+
+
+def client_protocol(request: Request) -> WireProtocol:
+    """The protocol a client speaks, where any may call: Anthropic clients send `anthropic-version`."""
+    if request.url.path == "/v1/messages" or "anthropic-version" in request.headers:
+        return ANTHROPIC
+    return OPENAI
 
 
 def respond(
