@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+import httpx
 import openai
 import pytest
 
+from redline.gateway.guard import content_sha256
 from tests.gateway.conftest import Gateway
 from tests.gateway.upstream import MARKER
 
@@ -220,3 +223,26 @@ def test_red_line_tool_call_arguments_are_screened(gateway: Gateway) -> None:
     )
     assert MARKER not in "".join(c.model_dump_json() for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_audit_records_hash_the_exact_bodies(gateway: Gateway) -> None:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "héllo"}], "temperature": 0.5}
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
+    )
+    incoming, outgoing = gateway.audit.records
+    assert incoming["request_sha256"] == outgoing["request_sha256"] == content_sha256(body)
+    assert incoming["response_sha256"] is None
+    assert outgoing["response_sha256"] == content_sha256(response.json())
+    assert set(incoming) == {
+        "time", "decision_id", "tenant", "key_id", "endpoint", "model", "provider", "direction", "decision",
+        "categories", "scores", "stage", "reasons", "policy_version", "request_sha256", "response_sha256",
+    }  # fmt: skip
+    assert (incoming["tenant"], incoming["endpoint"], incoming["model"]) == (
+        "acme",
+        "/v1/chat/completions",
+        "gpt-test",
+    )
+    assert (incoming["provider"], outgoing["provider"]) == (None, "oa")
+    assert datetime.fromisoformat(incoming["time"]).tzinfo is not None and incoming["time"].endswith("Z")
+    assert incoming["policy_version"] and incoming["stage"] == "test-markers"
