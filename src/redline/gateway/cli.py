@@ -129,6 +129,8 @@ def serve(
     from redline.gateway.app import create_app
 
     settings = _settings(config)
+    if not settings.providers:
+        typer.echo("redline: no providers configured; model calls answer 503, screening is served", err=True)
     app = create_app(settings, audit=audit_sink(settings))
     uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="info")
 
