@@ -1,9 +1,142 @@
-"""Commands of the gateway subsystem."""
+"""Commands of the gateway: `serve`, and managing tenants and their API keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from redline.audit.sink import AuditSink
+    from redline.config import Settings
+    from redline.gateway.tenants import TenantStore
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: ./redline.yaml if present).")
+tenants_app = typer.Typer(help="Tenants: the organisations that hold API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: shown once at creation, stored only as hashes.", no_args_is_help=True)
+
+
+def audit_sink(settings: Settings) -> AuditSink | None:
+    """The audit log for decisions and tenant/key changes; None until the audit subsystem is wired in here."""
+    return None
+
+
+def _settings(config: Path | None) -> Settings:
+    from redline.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from exc
+
+
+def _store(settings: Settings) -> TenantStore:
+    from redline.gateway.tenants import TenantStore
+    from redline.store import connect, migrate
+
+    engine = connect(settings.database.url)
+    migrate(engine)
+    return TenantStore(engine)
+
+
+def _change(
+    settings: Settings, action: Callable[[TenantStore], dict[str, Any]], event: str
+) -> dict[str, Any]:
+    """Run one tenant/key change and append it to the audit log when one is wired in."""
+    import anyio
+
+    from redline.gateway.tenants import TenantError
+
+    try:
+        details = action(_store(settings))
+    except TenantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    sink = audit_sink(settings)
+    if sink is not None:
+        record = {"time": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "event": event, **details}
+        anyio.run(sink.append, {k: v for k, v in record.items() if k != "key"})
+    return details
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str,
+    tenant_class: str = typer.Option(..., "--class", help="e.g. commercial, federal_civilian, defense."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create a tenant."""
+    settings = _settings(config)
+    _change(settings, lambda store: store.create_tenant(name, tenant_class), "tenant.created")
+    typer.echo(f"created tenant {name} ({tenant_class})")
+
+
+@tenants_app.command("list")
+def tenants_list(config: Path | None = ConfigOption) -> None:
+    """List tenants."""
+    for row in _store(_settings(config)).list_tenants():
+        typer.echo(f"{row['name']}\t{row['tenant_class']}\t{row['created_at']:%Y-%m-%dT%H:%M:%SZ}")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: str = typer.Option(..., "--tenant"),
+    model: list[str] | None = typer.Option(
+        None, "--model", help="Restrict the key to this model (repeatable)."
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Create an API key; the key is printed once, alone on the last line."""
+
+    def create(store: TenantStore) -> dict[str, Any]:
+        key_id, key = store.create_key(tenant, model or None)
+        return {"key_id": key_id, "tenant": tenant, "models": model or None, "key": key}
+
+    details = _change(_settings(config), create, "key.created")
+    typer.echo(f"created key {details['key_id']} for tenant {tenant}; store it now, it is not shown again:")
+    typer.echo(details["key"])
+
+
+@keys_app.command("list")
+def keys_list(config: Path | None = ConfigOption) -> None:
+    """List keys (ids only; keys are not stored)."""
+    for row in _store(_settings(config)).list_keys():
+        state = "revoked" if row["revoked"] else "active"
+        models = ",".join(row["models"] or ["*"])
+        typer.echo(
+            f"{row['key_id']}\t{row['tenant']}\t{state}\t{models}\t{row['created_at']:%Y-%m-%dT%H:%M:%SZ}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, config: Path | None = ConfigOption) -> None:
+    """Revoke a key; gateways stop accepting it within seconds."""
+    _change(_settings(config), lambda store: store.revoke_key(key_id), "key.revoked")
+    typer.echo(f"revoked key {key_id}")
+
+
+def serve(
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, help="Default: server.host from the config (127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Default: server.port from the config (8080)."),
+) -> None:
+    """Serve the gateway."""
+    import uvicorn
+
+    from redline.gateway.app import create_app
+
+    settings = _settings(config)
+    if not settings.providers:
+        typer.echo("redline: no providers configured; model calls answer 503, screening is served", err=True)
+    app = create_app(settings, audit=audit_sink(settings))
+    uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="info")
 
 
 def register(app: typer.Typer) -> None:
     """Add this subsystem's commands to the root `redline` app."""
+    app.command()(serve)
+    app.add_typer(tenants_app, name="tenants")
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,189 @@
+"""The gateway's added latency and its throughput, side by side with calling the upstream directly.
+
+Run from the repository root:  python -m benchmarks.gateway_overhead [--requests N]
+
+The fake upstream of the tests and the gateway each run in their own uvicorn process; this process drives
+both with the same httpx client at concurrency 1, 16 and 64, streaming and not. Latency is to the last byte.
+The gateway screens every request and answer with redline's classifier when it is importable, else with the
+tests' marker screener (said so in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+REAL_SCREENER = importlib.util.find_spec("redline.screening.screener") is not None
+CONCURRENCY = (1, 16, 64)
+ROW = "{:<7}{:>5} | {:>10} {:>9} {:>6} | {:>11} {:>9} {:>6} | {:>9} {:>9}"
+BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_upstream(port: int) -> None:
+    import uvicorn
+    from tests.gateway.upstream import FakeUpstream
+
+    uvicorn.run(FakeUpstream().app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_gateway(port: int, db: str, upstream: str) -> None:
+    import uvicorn
+
+    from redline.config import ProviderSettings, Settings
+    from redline.gateway.app import create_app
+
+    provider = ProviderSettings(name="up", kind="openai", base_url=f"{upstream}/oa/v1", models=["gpt-test"])
+    settings = Settings(database={"url": db}, providers=[provider])  # type: ignore[arg-type]
+    if REAL_SCREENER:
+        app = create_app(settings)
+    else:
+        from tests.gateway.screener import marker_screener
+
+        app = create_app(settings, screener=marker_screener)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@contextmanager
+def process(*args: str) -> Iterator[str]:
+    """This script in another process serving one role; yields its base URL once it answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.gateway_overhead", *args[:1], str(port), *args[1:]]
+    with subprocess.Popen(command, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}) as proc:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.post(url + "/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{args[0]} did not start") from None
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+
+
+async def measure(
+    url: str, headers: dict[str, str], stream: bool, concurrency: int, total: int
+) -> tuple[list[float], float]:
+    """Latencies (s) of `total` requests sent `concurrency` at a time, and the wall time they took."""
+    body = {**BODY, "stream": stream}
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+
+        async def one() -> None:
+            started = time.perf_counter()
+            async with client.stream("POST", "/chat/completions", json=body) as response:
+                async for _ in response.aiter_raw():
+                    pass
+                if response.status_code != 200:
+                    raise RuntimeError(f"HTTP {response.status_code}")
+            latencies.append(time.perf_counter() - started)
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                await one()
+
+        for _ in range(min(concurrency, 8)):  # warm connections and code paths
+            await one()
+        latencies.clear()
+        started = time.perf_counter()
+        share = [total // concurrency + (i < total % concurrency) for i in range(concurrency)]
+        await asyncio.gather(*(worker(n) for n in share))
+        return latencies, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level and mode")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=CONCURRENCY, help="levels to measure")
+    args = parser.parse_args()
+
+    from redline.gateway.tenants import TenantStore
+    from redline.store import connect, migrate
+
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        db = f"sqlite:///{Path(tmp) / 'redline.db'}"
+        engine = connect(db)
+        migrate(engine)
+        TenantStore(engine).create_tenant("bench", "commercial")
+        key = TenantStore(engine).create_key("bench")[1]
+        upstream = stack.enter_context(process("--serve-upstream"))
+        gateway = stack.enter_context(process("--serve-gateway", db, upstream))
+
+        screener = (
+            "redline's classifier" if REAL_SCREENER else "the tests' marker screener (no classifier here)"
+        )
+        print(f"gateway overhead, screening with {screener}; {args.requests} requests a row, latency to end")
+        print(
+            ROW.format(
+                "mode",
+                "conc",
+                "direct p50",
+                "p99",
+                "req/s",
+                "gateway p50",
+                "p99",
+                "req/s",
+                "added p50",
+                "p99",
+            )
+        )
+        targets = ((f"{upstream}/oa/v1", {}), (f"{gateway}/v1", {"authorization": f"Bearer {key}"}))
+        for stream in (False, True):
+            for concurrency in args.concurrency:
+                figures: list[float] = []
+                for url, headers in targets:
+                    latencies, wall = asyncio.run(measure(url, headers, stream, concurrency, args.requests))
+                    figures += [
+                        percentile(latencies, 50) * 1000,
+                        percentile(latencies, 99) * 1000,
+                        len(latencies) / wall,
+                    ]
+                d50, d99, drps, g50, g99, grps = figures
+                cells = [
+                    f"{d50:.2f}ms",
+                    f"{d99:.2f}ms",
+                    f"{drps:.0f}",
+                    f"{g50:.2f}ms",
+                    f"{g99:.2f}ms",
+                    f"{grps:.0f}",
+                ]
+                cells += [f"{g50 - d50:.2f}ms", f"{g99 - d99:.2f}ms"]
+                print(ROW.format("stream" if stream else "plain", concurrency, *cells), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-upstream":
+        serve_upstream(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--serve-gateway":
+        serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        main()

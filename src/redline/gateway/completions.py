@@ -1,0 +1,153 @@
+"""The model endpoints, /v1/chat/completions and /v1/messages: one flow for both protocols.
+
+parse -> authenticate -> route (which providers, before anything is screened or sent) -> screen and decide
+the whole conversation -> audit -> upstream -> screen the answer -> audit -> answer in the client's protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import rfc8785
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from redline.config import Settings
+from redline.exchange import Exchange, reply_view, screening_view
+from redline.gateway.auth import Authenticator
+from redline.gateway.guard import Clock, Guard, Subject, content_sha256
+from redline.gateway.http import (
+    DECISION_HEADER,
+    ClientGone,
+    error_response,
+    read_json,
+    respond,
+    unless_disconnected,
+)
+from redline.gateway.metrics import Metrics
+from redline.gateway.streaming import guarded_stream
+from redline.gateway.tenants import Principal
+from redline.policy.decision import Action, Decision
+from redline.protocols.base import ApiError, WireProtocol
+from redline.routing.router import RouteContext, Router, RouteResult
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    authenticator: Authenticator
+    router: Router
+    guard: Guard
+    metrics: Metrics
+    clock: Clock
+
+
+def refusal(decision: Decision) -> ApiError:
+    """The 403 for a denied decision: which red line, or why routing refused."""
+    if decision.categories:
+        category = decision.categories[0]
+        verb = "requires human approval under" if decision.action is Action.REQUIRE_APPROVAL else "crosses"
+        message = f"This request {verb} the red line {category!r} and was refused by policy."
+        return ApiError(
+            403, "policy_violation", message, code=f"red_line.{category}", decision_id=decision.id
+        )
+    message = "; ".join(decision.reasons) or "refused by policy"
+    return ApiError(403, "policy_violation", message, code="routing.refused", decision_id=decision.id)
+
+
+class ModelEndpoint:
+    def __init__(self, protocol: WireProtocol, services: Services) -> None:
+        self.protocol, self.services = protocol, services
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except ApiError as exc:
+            response = error_response(self.protocol, exc)
+        except ClientGone:
+            return
+        await response(scope, receive, send)
+
+    async def _admit(self, request: Request) -> tuple[dict[str, Any], Principal, Exchange]:
+        server = self.services.settings.server
+        principal = await self.services.authenticator.authenticate(request.headers)
+        body = await read_json(request, server.max_body_bytes)
+        exchange = self.protocol.parse_request(body)
+        if len(exchange.messages) > server.max_messages:
+            raise ApiError(400, "invalid_request", f"more than {server.max_messages} messages", "messages")
+        if principal.models is not None and exchange.model not in principal.models:
+            raise ApiError(403, "permission", f"this key may not use model {exchange.model!r}", "model")
+        return body, principal, exchange
+
+    async def handle(self, request: Request) -> Response:
+        services, guard = self.services, self.services.guard
+        body, principal, exchange = await self._admit(request)
+        try:
+            request_sha256 = content_sha256(body)
+        except rfc8785.CanonicalizationError as exc:
+            raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
+        context = RouteContext(principal.tenant, principal.tenant_class, exchange.model, services.clock())
+        route = services.router.route(context)
+        subject = Subject(principal, request.url.path, exchange.model, request_sha256)
+
+        decision = await guard.judge(*screening_view(exchange))
+        if route.refusal and not decision.denied:
+            decision = replace(decision, action=Action.BLOCK, reasons=(route.refusal,), clauses=("routing",))
+        if decision.denied:
+            error_body = self.protocol.error_body(refusal(decision))
+            await guard.record(decision, subject, "input", error_body)
+            return respond(error_body, decision.id, 403, route.headers)
+        await guard.record(decision, subject, "input", None)
+
+        if exchange.stream:
+            return await self._stream(request, exchange, route, subject, decision.id)
+        return await self._complete(request, exchange, route, subject, decision.id)
+
+    async def _complete(
+        self, request: Request, exchange: Exchange, route: RouteResult, subject: Subject, input_decision: str
+    ) -> Response:
+        guard = self.services.guard
+        started = time.perf_counter()
+        try:
+            provider, reply = await unless_disconnected(
+                request, self.services.router.complete(exchange, route.providers)
+            )
+        except ApiError as exc:
+            return error_response(self.protocol, exc, input_decision)
+        self.services.metrics.upstream_seconds.labels(provider.name).observe(time.perf_counter() - started)
+        subject = replace(subject, provider=provider.name)
+        decision = await guard.judge(reply_view(reply), screening_view(exchange)[1])
+        if decision.denied:
+            error_body = self.protocol.error_body(refusal(decision))
+            await guard.record(decision, subject, "output", error_body)
+            return respond(error_body, decision.id, 403, route.headers)
+        body = self.protocol.encode_reply(reply, reply_id=self.protocol.new_id(), model=exchange.model)
+        await guard.record(decision, subject, "output", body)
+        return respond(body, input_decision, headers=route.headers)
+
+    async def _stream(
+        self, request: Request, exchange: Exchange, route: RouteResult, subject: Subject, input_decision: str
+    ) -> Response:
+        started = time.perf_counter()
+        try:
+            upstream = await unless_disconnected(
+                request, self.services.router.open_stream(exchange, route.providers)
+            )
+        except ApiError as exc:
+            return error_response(self.protocol, exc, input_decision)
+        self.services.metrics.upstream_seconds.labels(upstream.provider.name).observe(
+            time.perf_counter() - started
+        )
+        reply_id = self.protocol.new_id()
+        encoder = self.protocol.stream_encoder(
+            reply_id=reply_id, model=exchange.model, include_usage=exchange.include_usage
+        )
+        window = self.services.settings.screening.output_window_chars
+        body = guarded_stream(
+            upstream, exchange, self.protocol, encoder, self.services.guard, subject, reply_id, window
+        )
+        headers = {DECISION_HEADER: input_decision, "cache-control": "no-cache", **route.headers}
+        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
