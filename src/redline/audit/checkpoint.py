@@ -90,7 +90,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         try:
-            name, key_id, encoded = vkey.strip().split("+")
+            name, key_id, encoded = vkey.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
         except (ValueError, binascii.Error) as exc:
             raise CheckpointError("a verifier key reads <name>+<hex key id>+<base64 key>") from exc

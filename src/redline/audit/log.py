@@ -341,11 +341,8 @@ def _size(conn: Connection) -> int:
 
 def _fetch(conn: Connection, nodes: Sequence[Node]) -> dict[Node, bytes]:
     """Stored hashes of perfect subtrees, each kept with the entry that completed it."""
-    rows = dict(
-        conn.execute(
-            select(entries.c.idx, entries.c.hashes).where(entries.c.idx.in_({n.last_leaf for n in nodes}))
-        ).tuples()
-    )
+    wanted = select(entries.c.idx, entries.c.hashes).where(entries.c.idx.in_({n.last_leaf for n in nodes}))
+    rows = {index: hashes for index, hashes in conn.execute(wanted)}
     found = {}
     for node in nodes:
         blob = rows.get(node.last_leaf, b"")
