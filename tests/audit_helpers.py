@@ -58,5 +58,5 @@ def open_log(url: str, key_path: Path, **settings: Any) -> AuditLog:
     return AuditLog(connect(url), signer, AuditSettings(log_origin=ORIGIN, **settings))
 
 
-def record(n: int) -> dict[str, object]:
-    return {"kind": DECISION, "time": timestamp(), "decision_id": f"dec_{n:06d}", "decision": "allow"}
+def record(n: int, prefix: str = "dec") -> dict[str, object]:
+    return {"kind": DECISION, "time": timestamp(), "decision_id": f"{prefix}_{n:06d}", "decision": "allow"}
