@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import threading
 import time
@@ -39,6 +40,7 @@ from redline.audit.merkle import (
 from redline.audit.schema import checkpoints, entries
 from redline.config import AuditSettings, Settings
 
+_logger = logging.getLogger(__name__)
 _PG_LOCK = 0x7265646C696E65  # "redline": the advisory lock key serialising appends across processes
 _STREAM_ROWS = 10_000
 
@@ -123,6 +125,14 @@ class AuditLog:
             self._queue.put(_Pending(record, data, future))
         return future
 
+    def checkpoint(self) -> None:
+        """Sign the current tree head now, unless a checkpoint covers it already.
+
+        Safe beside the writer thread: the database lock serialises it with batches, and the cached tail
+        is only trusted when its size matches the stored one.
+        """
+        self._write([], final=True)
+
     def close(self) -> None:
         """Commit what is pending, sign a final checkpoint, stop the writer."""
         with self._start_lock:
@@ -154,35 +164,42 @@ class AuditLog:
                 return
 
     def _commit(self, batch: Sequence[_Pending], final: bool) -> None:
+        """Write `batch` and settle its callers' futures (the writer thread must never die)."""
         try:
-            with self.engine.connect() as conn:
-                self._lock(conn)
-                tree = self._load_tail(conn)
-                rows = []
-                for pending in batch:
-                    completed = tree.append(leaf_hash(pending.data))
-                    rows.append(
-                        {
-                            "idx": tree.size - 1,
-                            "kind": pending.record["kind"],
-                            "decision_id": pending.record.get("decision_id"),
-                            "time": pending.record["time"],
-                            "record": pending.data,
-                            "hashes": b"".join(completed),
-                        }
-                    )
-                if rows:
-                    conn.execute(insert(entries), rows)
-                self._maybe_checkpoint(conn, tree, final)
-                conn.commit()
+            indexes = self._write(batch, final)
         except Exception as exc:
-            self._tail = CompactRange()
+            if not batch:
+                _logger.exception("audit checkpoint failed")
             for pending in batch:
                 pending.future.set_exception(exc)
             return
-        self._tail = tree
-        for pending, row in zip(batch, rows, strict=True):
-            pending.future.set_result(row["idx"])
+        for pending, index in zip(batch, indexes, strict=True):
+            pending.future.set_result(index)
+
+    def _write(self, batch: Sequence[_Pending], final: bool) -> list[int]:
+        """One transaction: append `batch`, sign a checkpoint if one is due (or `final`), commit."""
+        with self.engine.connect() as conn:
+            self._lock(conn)
+            tree = self._load_tail(conn)
+            rows = []
+            for pending in batch:
+                completed = tree.append(leaf_hash(pending.data))
+                rows.append(
+                    {
+                        "idx": tree.size - 1,
+                        "kind": pending.record["kind"],
+                        "decision_id": pending.record.get("decision_id"),
+                        "time": pending.record["time"],
+                        "record": pending.data,
+                        "hashes": b"".join(completed),
+                    }
+                )
+            if rows:
+                conn.execute(insert(entries), rows)
+            self._maybe_checkpoint(conn, tree, final)
+            conn.commit()
+        self._tail = tree  # only once committed: a failed batch leaves the stored tree as it was
+        return [row["idx"] for row in rows]
 
     def _lock(self, conn: Connection) -> None:
         """Take the database's write lock for this transaction, before reading the tail."""
