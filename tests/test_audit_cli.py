@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from audit_helpers import record
 from redline.audit.log import AuditLog, open_log
-from redline.audit.schema import entries
+from redline.audit.schema import checkpoints, entries
 from redline.cli import app
 from redline.config import load_settings
 
@@ -87,3 +87,26 @@ def test_export_since_as_json_lines(config: Path, log: AuditLog, tmp_path: Path)
     assert [line["index"] for line in lines] == list(range(3, 21))
     assert lines[0]["record"]["decision_id"] == "dec_000003"
     assert "not an ISO 8601" in run("export", "--config", str(config), "--since", "yesterday", code=2)
+
+
+def test_a_held_checkpoint_catches_a_rollback_that_deleted_checkpoints(
+    config: Path, log: AuditLog, tmp_path: Path
+) -> None:
+    held = tmp_path / "held.txt"
+    latest = log.latest_checkpoint()
+    assert latest is not None
+    held.write_text(latest.note)
+    assert run("verify", "--config", str(config), "--held", str(held)).startswith("ok")
+
+    with log.engine.begin() as conn:
+        conn.execute(delete(entries).where(entries.c.idx >= 10))
+        conn.execute(delete(checkpoints))
+    with_held = ("verify", "--config", str(config), "--held", str(held))
+    assert "fewer than a held checkpoint's 21" in run(*with_held, code=1)
+
+    regrown = open_log(load_settings(config))
+    for i in range(30):
+        regrown.append_sync(record(100 + i))
+    regrown.close()
+    assert run("verify", "--config", str(config)).startswith("ok")  # self-consistent: only a witness can tell
+    assert "differ from the held" in run(*with_held, code=1)

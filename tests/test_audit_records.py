@@ -60,3 +60,12 @@ def test_change_records_and_bad_kinds() -> None:
         change_record("decision", actor="a", subject="s", change={})
     with pytest.raises(RecordError, match="time"):
         canonical({"kind": "decision"})
+
+
+def test_decision_ids_are_short_strings() -> None:
+    base = {"kind": "decision", "time": "t"}
+    with pytest.raises(RecordError, match="decision_id"):
+        canonical({**base, "decision_id": "d" * 65})
+    with pytest.raises(RecordError, match="decision_id"):
+        canonical({**base, "decision_id": 7})
+    assert canonical({**base, "decision_id": None}) == b'{"decision_id":null,"kind":"decision","time":"t"}'

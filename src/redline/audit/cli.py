@@ -53,10 +53,27 @@ def _since(value: str | None) -> str | None:
     return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def verify(config: ConfigOption = None, db: DbOption = None) -> None:
+def verify(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    held: Annotated[
+        list[Path] | None,
+        typer.Option("--held", help="A checkpoint kept outside the log (repeatable): catches rollbacks."),
+    ] = None,
+) -> None:
     """Recompute the tree from storage and check every checkpoint; exit 1 naming the first problem."""
+    from redline.audit.checkpoint import CheckpointError
+
     log = _log(config, db)
     problem = log.verify()
+    for path in held or []:
+        if problem is not None:
+            break
+        try:
+            checkpoint = log.signer.verifier.verify(path.read_text(encoding="utf-8"), log.settings.log_origin)
+        except (OSError, CheckpointError) as exc:
+            raise _fail(f"{path}: {exc}") from exc
+        problem = log.check_held(checkpoint)
     if problem is not None:
         raise _fail(f"FAILED: {problem.message}")
     latest = log.latest_checkpoint()

@@ -78,7 +78,11 @@ class Problem:
 
 @dataclass
 class _Pending:
-    record: Mapping[str, Any]
+    """A canonicalised record waiting for its batch, with the fields the log indexes."""
+
+    kind: str
+    decision_id: str | None
+    time: str
     data: bytes
     future: Future[int]
 
@@ -114,16 +118,16 @@ class AuditLog:
 
     def submit(self, record: Mapping[str, Any]) -> Future[int]:
         """Queue `record` for the next group commit. Bad records fail here, alone, not their batch."""
-        data = records.canonical(record)
-        future: Future[int] = Future()
+        data = records.canonical(record)  # validates kind, time and decision id first
+        pending = _Pending(record["kind"], record.get("decision_id"), record["time"], data, Future())
         with self._start_lock:
             if self._closed:
                 raise RuntimeError("the audit log is closed")
             if self._writer is None:
                 self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._writer.start()
-            self._queue.put(_Pending(record, data, future))
-        return future
+            self._queue.put(pending)
+        return pending.future
 
     def checkpoint(self) -> None:
         """Sign the current tree head now, unless a checkpoint covers it already.
@@ -181,15 +185,16 @@ class AuditLog:
         with self.engine.connect() as conn:
             self._lock(conn)
             tree = self._load_tail(conn)
+            first = tree.size
             rows = []
             for pending in batch:
                 completed = tree.append(leaf_hash(pending.data))
                 rows.append(
                     {
                         "idx": tree.size - 1,
-                        "kind": pending.record["kind"],
-                        "decision_id": pending.record.get("decision_id"),
-                        "time": pending.record["time"],
+                        "kind": pending.kind,
+                        "decision_id": pending.decision_id,
+                        "time": pending.time,
                         "record": pending.data,
                         "hashes": b"".join(completed),
                     }
@@ -199,7 +204,7 @@ class AuditLog:
             self._maybe_checkpoint(conn, tree, final)
             conn.commit()
         self._tail = tree  # only once committed: a failed batch leaves the stored tree as it was
-        return [row["idx"] for row in rows]
+        return list(range(first, tree.size))
 
     def _lock(self, conn: Connection) -> None:
         """Take the database's write lock for this transaction, before reading the tail."""
@@ -338,6 +343,19 @@ class AuditLog:
             )
         return None
 
+
+    def check_held(self, checkpoint: Checkpoint) -> Problem | None:
+        """Hold the log against a checkpoint kept outside it (by a client, auditor or witness).
+
+        Catches what `verify` alone cannot: a rollback that also deleted the checkpoints it contradicted.
+        Run it after `verify`, which establishes that the stored subtree hashes match the records.
+        """
+        size = self.size()
+        if checkpoint.size > size:
+            return Problem(f"the log holds {size} entries, fewer than a held checkpoint's {checkpoint.size}")
+        if self.root_hash(checkpoint.size) != checkpoint.root_hash:
+            return Problem(f"the log's first {checkpoint.size} entries differ from the held checkpoint's")
+        return None
 
 def _check_roots(due: dict[int, list[tuple[int, bytes]]], tree: CompactRange) -> Problem | None:
     root = tree.root()

@@ -33,8 +33,11 @@ def canonical(record: Mapping[str, Any]) -> bytes:
     """RFC 8785 bytes of `record`: the exact bytes its leaf hash is taken over."""
     if record.get("kind") not in KINDS:
         raise RecordError(f"record kind must be one of {sorted(KINDS)}, not {record.get('kind')!r}")
-    if not isinstance(record.get("time"), str):
+    if not isinstance(record.get("time"), str) or len(record["time"]) > 32:
         raise RecordError("record needs a 'time' (see `timestamp`)")
+    decision_id = record.get("decision_id")
+    if decision_id is not None and (not isinstance(decision_id, str) or len(decision_id) > 64):
+        raise RecordError("a record's 'decision_id' is a string of at most 64 characters")
     try:
         return rfc8785.dumps(record)
     except rfc8785.CanonicalizationError as exc:
