@@ -173,7 +173,8 @@ class AuditLog:
             indexes = self._write(batch, final)
         except Exception as exc:
             if not batch:
-                _logger.exception("audit checkpoint failed")
+                _logger.exception("audit checkpoint failed; retrying later")
+                self._next_checkpoint = time.time() + self.settings.checkpoint_every_s
             for pending in batch:
                 pending.future.set_exception(exc)
             return
