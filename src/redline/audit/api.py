@@ -76,7 +76,7 @@ def audit_routes(log: AuditLog, require_admin: Guard) -> list[Route]:
         decision_id = request.query_params.get("decision_id")
         if decision_id is None:
             indexes = [_int(request, "index")]
-            log.entry(indexes[0])
+            log.entry(indexes[0])  # a 404 naming the index, rather than a proof error
         elif not (indexes := log.find(decision_id)):
             raise AuditError(f"no record of decision {decision_id!r}")
         return make_bundle(log, indexes)

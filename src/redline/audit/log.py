@@ -39,6 +39,7 @@ from redline.audit.merkle import (
 )
 from redline.audit.schema import checkpoints, entries
 from redline.config import AuditSettings, Settings
+from redline.store.db import connect, migrate
 
 _logger = logging.getLogger(__name__)
 _PG_LOCK = 0x7265646C696E65  # "redline": the advisory lock key serialising appends across processes
@@ -391,8 +392,6 @@ def _fetch(conn: Connection, nodes: Sequence[Node]) -> dict[Node, bytes]:
 
 def open_log(settings: Settings, url: str | None = None) -> AuditLog:
     """The log of `settings`, on `url` or the configured database, migrating it first."""
-    from redline.store.db import connect, migrate
-
     engine = connect(url or settings.database.url)
     migrate(engine)
     signer = Signer.load_or_create(settings.audit.signing_key_path, settings.audit.log_origin)
