@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from redline.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier
 
@@ -71,3 +72,27 @@ def test_malformed_bodies_and_keys_are_rejected() -> None:
         Verifier.from_vkey("not a key")
     with pytest.raises(CheckpointError, match="key id"):
         Verifier.from_vkey(f"{ORIGIN}+00000000+" + base64.b64encode(b"\x01" + bytes(32)).decode())
+
+
+# The reference vector of Go's golang.org/x/mod/sumdb/note (its package documentation and tests): another
+# implementation's output, so matching it byte for byte shows any signed-note verifier accepts ours.
+GO_SEED = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"  # base64(0x01 || Ed25519 seed) of PeterNeumann
+GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_TEXT = (
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n"
+)
+GO_NOTE = (
+    f"{GO_TEXT}\n\N{EM DASH} PeterNeumann "
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+)
+
+
+def test_matches_the_go_sumdb_note_reference_vector() -> None:
+    seed = base64.b64decode(GO_SEED)[1:]
+    signer = Signer("PeterNeumann", Ed25519PrivateKey.from_private_bytes(seed))
+    assert signer.verifier.vkey == GO_VKEY
+    assert signer.sign_note(GO_TEXT) == GO_NOTE
+    assert Verifier.from_vkey(GO_VKEY).open(GO_NOTE) == GO_TEXT
+    with pytest.raises(CheckpointError, match="bad signature"):
+        Verifier.from_vkey(GO_VKEY).open(GO_NOTE.replace("cryptography", "cryptographY"))

@@ -101,12 +101,12 @@ class Verifier:
             raise CheckpointError("verifier key id does not match its name and key")
         return verifier
 
-    def verify(self, note: str, origin: str | None = None) -> Checkpoint:
-        """The checkpoint in `note` once its signature by this key (and its origin, if given) holds."""
-        body, sep, signatures = note.partition("\n\n")
+    def open(self, note: str) -> str:
+        """The text of `note` once a signature by this key over it holds."""
+        text, sep, signatures = note.partition("\n\n")
         if not sep or not signatures.endswith("\n"):
             raise CheckpointError("a signed note is a text, a blank line, then signature lines")
-        body += "\n"
+        text += "\n"
         for line in signatures[:-1].split("\n"):
             if not line.startswith(_DASH) or line.count(" ") != 2:
                 raise CheckpointError(f"malformed signature line {line!r}")
@@ -118,14 +118,18 @@ class Verifier:
             if name != self.name or blob[:4] != self.key_id:
                 continue
             try:
-                self.public.verify(blob[4:], body.encode())
+                self.public.verify(blob[4:], text.encode())
             except InvalidSignature as exc:
                 raise CheckpointError(f"bad signature by {self.name}") from exc
-            checkpoint = Checkpoint.parse_body(body)
-            if origin is not None and checkpoint.origin != origin:
-                raise CheckpointError(f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}")
-            return checkpoint
+            return text
         raise CheckpointError(f"no signature by {self.name}")
+
+    def verify(self, note: str, origin: str | None = None) -> Checkpoint:
+        """The checkpoint in `note` once its signature by this key (and its origin, if given) holds."""
+        checkpoint = Checkpoint.parse_body(self.open(note))
+        if origin is not None and checkpoint.origin != origin:
+            raise CheckpointError(f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}")
+        return checkpoint
 
 
 class Signer:
@@ -136,10 +140,13 @@ class Signer:
         self.verifier = Verifier(name, private.public_key())
 
     def sign(self, checkpoint: Checkpoint) -> str:
-        body = checkpoint.body()
-        signature = self.private.sign(body.encode())
+        return self.sign_note(checkpoint.body())
+
+    def sign_note(self, text: str) -> str:
+        """`text` (newline-terminated lines) as a note signed by this key."""
+        signature = self.private.sign(text.encode())
         blob = base64.b64encode(self.verifier.key_id + signature).decode()
-        return f"{body}\n{_DASH}{self.verifier.name} {blob}\n"
+        return f"{text}\n{_DASH}{self.verifier.name} {blob}\n"
 
     @classmethod
     def load_or_create(cls, path: str | Path, name: str) -> Signer:
