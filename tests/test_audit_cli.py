@@ -41,8 +41,11 @@ def run(*args: str, code: int = 0) -> str:
     return result.output
 
 
-def test_verify_passes_then_names_the_altered_entry(config: Path, log: AuditLog) -> None:
+def test_verify_passes_then_names_the_altered_entry(config: Path, log: AuditLog, tmp_path: Path) -> None:
     assert run("verify", "--config", str(config)) == "ok: 21 entries, signed up to 21\n"
+    keys_only = tmp_path / "keys-only.yaml"
+    keys_only.write_text(f"audit:\n  signing_key_path: {tmp_path / 'key.pem'}\n  log_origin: cli.test/audit")
+    assert run("verify", "--config", str(keys_only), "--db", str(log.engine.url)).startswith("ok: 21 entries")
     with log.engine.begin() as conn:
         conn.execute(update(entries).where(entries.c.idx == 7).values(record=b'{"forged":true}'))
     assert "entry 7" in run("verify", "--config", str(config), code=1)
