@@ -49,7 +49,7 @@ def bearer_guard(token_env: str) -> Guard:
 
 def _int(request: Request, name: str) -> int:
     value = request.query_params.get(name)
-    if value is None or not value.isdigit():
+    if value is None or not (value.isascii() and value.isdigit()):
         raise ValueError(f"query parameter {name!r} must be a non-negative integer")
     return int(value)
 

@@ -52,7 +52,7 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "" or not lines[0]:
             raise CheckpointError("a checkpoint body is an origin, a size and a root hash, one per line")
         origin, size, root = lines[:3]
-        if not size.isdigit() or (size != "0" and size.startswith("0")):
+        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")):
             raise CheckpointError(f"bad tree size {size!r}")
         try:
             root_hash = base64.b64decode(root, validate=True)
