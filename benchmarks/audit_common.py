@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from redline.audit.checkpoint import Signer
@@ -21,11 +23,15 @@ def arguments(description: str, **defaults: int) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def open_log(url: str | None) -> AuditLog:
-    workdir = Path(tempfile.mkdtemp(prefix="redline-audit-bench-"))
-    engine = connect(url or f"sqlite:///{workdir / 'audit.db'}")
-    migrate(engine)
-    return AuditLog(engine, Signer.load_or_create(workdir / "key.pem", "bench/audit"), AuditSettings())
+@contextmanager
+def bench_log(url: str | None) -> Iterator[AuditLog]:
+    """A log on `url` (or a SQLite file) with a throwaway key; the temp dir goes when done."""
+    with tempfile.TemporaryDirectory(prefix="redline-audit-bench-") as workdir:
+        engine = connect(url or f"sqlite:///{Path(workdir) / 'audit.db'}")
+        migrate(engine)
+        signer = Signer.load_or_create(Path(workdir) / "key.pem", "bench/audit")
+        yield AuditLog(engine, signer, AuditSettings())
+        engine.dispose()
 
 
 def record(n: int) -> dict[str, object]:
