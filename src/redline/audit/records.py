@@ -1,0 +1,107 @@
+"""Audit records: what the log says about one decision or one governance change, as canonical JSON.
+
+Records are canonicalised with RFC 8785 (JCS) so that anyone holding a record can recompute its leaf hash
+byte for byte. They carry SHA-256 digests of the request and response, not their content, unless the operator
+turns `audit.retain_content` on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from redline.policy.decision import Decision
+
+DECISION = "decision"
+POLICY_CHANGE = "policy_change"
+TENANT_CHANGE = "tenant_change"
+KEY_CHANGE = "key_change"
+DESIGNATION_CHANGE = "designation_change"
+WEAKENING_ATTEMPT = "weakening_attempt"
+KINDS = frozenset({DECISION, POLICY_CHANGE, TENANT_CHANGE, KEY_CHANGE, DESIGNATION_CHANGE, WEAKENING_ATTEMPT})
+
+
+class RecordError(ValueError):
+    """A record the log cannot hold: unknown kind, or a value JSON cannot represent canonically."""
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes of `record`: the exact bytes its leaf hash is taken over."""
+    if record.get("kind") not in KINDS:
+        raise RecordError(f"record kind must be one of {sorted(KINDS)}, not {record.get('kind')!r}")
+    if not isinstance(record.get("time"), str) or len(record["time"]) > 32:
+        raise RecordError("record needs a 'time' (see `timestamp`)")
+    decision_id = record.get("decision_id")
+    if decision_id is not None and (not isinstance(decision_id, str) or len(decision_id) > 64):
+        raise RecordError("a record's 'decision_id' is a string of at most 64 characters")
+    try:
+        return rfc8785.dumps(record)
+    except rfc8785.CanonicalizationError as exc:
+        raise RecordError(f"record is not canonical JSON: {exc}") from exc
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with fixed microsecond width, so timestamps sort as strings."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def body_sha256(body: bytes | Mapping[str, Any] | None) -> str | None:
+    """Hex SHA-256 of a body: raw bytes as they are, a JSON object in its canonical form."""
+    if body is None:
+        return None
+    data = body if isinstance(body, bytes) else rfc8785.dumps(body)
+    return hashlib.sha256(data).hexdigest()
+
+
+def decision_record(
+    decision: Decision,
+    *,
+    tenant: str | None,
+    key_id: str | None,
+    endpoint: str,
+    model: str | None,
+    provider: str | None,
+    request: bytes | Mapping[str, Any] | None,
+    response: bytes | Mapping[str, Any] | None = None,
+    retain_content: bool = False,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The record of one decision. `key_id` is the key's public id, never the key itself."""
+    record: dict[str, Any] = {
+        "kind": DECISION,
+        "time": timestamp(at),
+        "decision_id": decision.id,
+        "tenant": tenant,
+        "key_id": key_id,
+        "endpoint": endpoint,
+        "model": model,
+        "provider": provider,
+        "decision": decision.action.value,
+        "categories": list(decision.categories),
+        "scores": dict(decision.scores),
+        "stage": decision.stage,
+        "clauses": list(decision.clauses),
+        "policy_version": decision.policy_version,
+        "request_sha256": body_sha256(request),
+        "response_sha256": body_sha256(response),
+    }
+    if retain_content:
+        record["content"] = {"request": _content(request), "response": _content(response)}
+    return record
+
+
+def change_record(
+    kind: str, *, actor: str, subject: str, change: Mapping[str, Any], at: datetime | None = None
+) -> dict[str, Any]:
+    """The record of a governance act: who (`actor`) changed what (`subject`) and how (`change`)."""
+    if kind == DECISION or kind not in KINDS:
+        raise RecordError(f"change kind must be one of {sorted(KINDS - {DECISION})}, not {kind!r}")
+    return {"kind": kind, "time": timestamp(at), "actor": actor, "subject": subject, "change": dict(change)}
+
+
+def _content(body: bytes | Mapping[str, Any] | None) -> Any:
+    return body.decode("utf-8", "replace") if isinstance(body, bytes) else body
