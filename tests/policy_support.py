@@ -1,0 +1,23 @@
+"""Shared test helpers for the policy subsystem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policy"
+
+
+class ListSink:
+    """An in-memory AuditSink: the real audit log lives on another branch."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    async def append(self, record: Mapping[str, Any]) -> int:
+        self.records.append(dict(record))
+        return len(self.records) - 1
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["type"] == kind]
