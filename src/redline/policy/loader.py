@@ -43,11 +43,14 @@ class PolicyError(ValueError):
 
 
 class WeakeningError(PolicyError):
-    """A document that tries to weaken a red line. `document` is the raw data, for the audit record."""
+    """A document that tries to weaken a red line: the clauses, located, and the raw document's tenant."""
 
-    def __init__(self, problems: Sequence[Problem], document: dict[str, Any]) -> None:
+    def __init__(
+        self, problems: Sequence[Problem], weakenings: list[guard.Weakening], tenant: str | None
+    ) -> None:
         super().__init__(problems)
-        self.document = document
+        self.weakenings = weakenings
+        self.tenant = tenant
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,8 @@ def _validate(data: Any, lines: dict[Path_, int], file: str, operator: OperatorP
         weakenings = guard.check_contract(body, operator or bundled_operator_policy())
         if weakenings:
             problems = [Problem(file, _line(lines, w.path), w.clause, w.reason) for w in weakenings]
-            raise WeakeningError(problems, body)
+            tenant = body.get("tenant")
+            raise WeakeningError(problems, weakenings, tenant if isinstance(tenant, str) else None)
     try:
         model = DOCUMENT_KINDS[kind].model_validate(body)
     except ValidationError as exc:
