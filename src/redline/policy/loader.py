@@ -168,6 +168,15 @@ def load_operator_policy(path: str | Path | None = None) -> Loaded:
     return policies[0]
 
 
+def operator_policy(path: str | Path | None = None) -> OperatorPolicy:
+    """The operator policy model at `path`, or the bundled one."""
+    if path is None:
+        return bundled_operator_policy()
+    model = load_operator_policy(path).model
+    assert isinstance(model, OperatorPolicy)  # load_operator_policy only returns one
+    return model
+
+
 @cache
 def bundled_operator_policy() -> OperatorPolicy:
     """The bundled operator policy, parsed once."""

@@ -60,7 +60,7 @@ def _state(d: Designation, first_used: datetime | None, now: datetime, waived: b
     if waived:
         return "waived"
     if first_used is None or first_used >= d.effective_at:
-        return "no_new_use"
+        return "cannot_start"
     if d.phaseout_deadline is not None and now < d.phaseout_deadline:
         return "phasing_out"
     return "cut_off"
@@ -70,7 +70,7 @@ class PolicyService:
     def __init__(
         self,
         store: PolicyStore,
-        sink: AuditSink,
+        sink: AuditSink | None,
         *,
         operator: OperatorPolicy | None = None,
         clock: Clock = utcnow,
@@ -79,6 +79,10 @@ class PolicyService:
         self.sink = sink
         self.operator = operator or loader.bundled_operator_policy()
         self.clock = clock
+
+    async def _record(self, record: dict[str, Any]) -> None:
+        if self.sink is not None:
+            await self.sink.append(record)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(partial(fn, *args))
@@ -92,7 +96,7 @@ class PolicyService:
         old: PolicyDocument | None,
         actor: str,
     ) -> None:
-        await self.sink.append(
+        await self._record(
             {
                 "type": "policy_change",
                 "at": self.clock().isoformat(),
@@ -118,7 +122,7 @@ class PolicyService:
             docs = loader.parse(text, file, self.operator)
         except loader.WeakeningError as exc:
             record = weakening_record(exc.weakenings, source="contract", tenant=exc.tenant, file=file)
-            await self.sink.append(record | {"actor": actor})
+            await self._record(record | {"actor": actor})
             raise
         contracts = loader.only(docs, TenantContract)
         if len(contracts) != len(docs):
