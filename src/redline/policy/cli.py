@@ -161,10 +161,8 @@ def designations_list(config: Path | None = ConfigOption) -> None:
 @designations_app.command("show")
 def designations_show(designation_id: str, config: Path | None = ConfigOption) -> None:
     """Show one designation as YAML."""
-    d = _service(_settings(config)).store.designation(designation_id)
-    if d is None:
-        typer.echo(f"no designation {designation_id}", err=True)
-        raise typer.Exit(1)
+    service = _service(_settings(config))
+    d = _run(lambda: service.designation(designation_id))
     typer.echo(_yaml({"kind": "designation", **d.model_dump(mode="json")}), nl=False)
 
 
@@ -216,10 +214,8 @@ def contracts_apply(file: Path, config: Path | None = ConfigOption) -> None:
 @contracts_app.command("show")
 def contracts_show(tenant: str, config: Path | None = ConfigOption) -> None:
     """Show the contract applied for TENANT, with its version hash."""
-    contract = _service(_settings(config)).store.contract(tenant)
-    if contract is None:
-        typer.echo(f"no contract applied for {tenant}", err=True)
-        raise typer.Exit(1)
+    service = _service(_settings(config))
+    contract = _run(lambda: service.contract(tenant))
     typer.echo(f"# version {contract.version_hash}")
     typer.echo(
         _yaml({"kind": "contract", **contract.model_dump(mode="json", exclude_defaults=True)}), nl=False

@@ -109,6 +109,21 @@ class PolicyService:
             }
         )
 
+    async def designations(self) -> list[Designation]:
+        return await self._db(self.store.designations)
+
+    async def designation(self, designation_id: str) -> Designation:
+        found = await self._db(self.store.designation, designation_id)
+        if found is None:
+            raise NotFound(f"no designation {designation_id}")
+        return found
+
+    async def contract(self, tenant: str) -> TenantContract:
+        found = await self._db(self.store.contract, tenant)
+        if found is None:
+            raise NotFound(f"no contract applied for {tenant}")
+        return found
+
     async def apply_operator_policy(self, policy: OperatorPolicy, actor: str) -> None:
         """Replace the operator policy: an explicit operator act, stored as a new version and audited."""
         previous = await self._db(self.store.operator_policy) or self.operator
@@ -142,9 +157,7 @@ class PolicyService:
 
     async def set_status(self, designation_id: str, status: LegalStatus, actor: str) -> Designation:
         """Lift (enjoin or rescind) or reinstate a designation."""
-        previous = await self._db(self.store.designation, designation_id)
-        if previous is None:
-            raise NotFound(f"no designation {designation_id}")
+        previous = await self.designation(designation_id)
         changed = await self._db(self.store.set_status, designation_id, status, self.clock())
         await self._changed("designation", designation_id, status.value, changed, previous, actor)
         return changed
@@ -152,9 +165,7 @@ class PolicyService:
     async def impact(self, designation_id: str, days: int = 30) -> Impact:
         """Who a designation affects: tenants in scope (by contract or by use), their recent traffic by key
         and model, the days left before the phase-out deadline, and each model's successor."""
-        d = await self._db(self.store.designation, designation_id)
-        if d is None:
-            raise NotFound(f"no designation {designation_id}")
+        d = await self.designation(designation_id)
         now = self.clock()
         classes = {c.tenant: c.tenant_class for c in await self._db(self.store.contracts)}
         since = (now - timedelta(days=days)).date()
