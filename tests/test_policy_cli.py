@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import redline.policy
 from policy_support import EXAMPLES, ListSink
 from redline.cli import app
 
@@ -98,3 +99,22 @@ def test_contracts_show_and_diff(config: tuple[Path, ListSink], tmp_path: Path) 
     tighter.write_text(source.read_text().replace("0.35", "0.3"))
     code, out = invoke(cfg, "contracts", "diff", str(tighter))
     assert "-    threshold: 0.35\n+    threshold: 0.3\n" in out
+
+
+def test_operator_policy_change_is_versioned_and_audited(
+    config: tuple[Path, ListSink], tmp_path: Path
+) -> None:
+    cfg, sink = config
+    bundled = Path(redline.policy.__file__).parent / "operator.yaml"
+    assert invoke(cfg, "policy", "apply", str(bundled))[1].startswith("applied operator policy 2026-11-1")
+    assert "already in force" in invoke(cfg, "policy", "apply", str(bundled))[1]
+    stricter = tmp_path / "operator.yaml"
+    stricter.write_text(bundled.read_text().replace("threshold: 0.5", "threshold: 0.4", 1))
+    assert invoke(cfg, "policy", "apply", str(stricter))[0] == 0
+    first, second = sink.of_type("policy_change")
+    assert first["previous_version_hash"] is None
+    assert second["previous_version_hash"] == first["version_hash"] != second["version_hash"]
+    disabled = tmp_path / "disabled.yaml"
+    disabled.write_text(bundled.read_text().replace("action: block", "enabled: false", 1))
+    code, out = invoke(cfg, "policy", "apply", str(disabled))
+    assert code == 1 and "a red line cannot be disabled" in out and len(sink.records) == 2

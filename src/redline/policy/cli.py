@@ -112,6 +112,22 @@ def policy_validate(files: list[Path], config: Path | None = ConfigOption) -> No
         raise typer.Exit(1)
 
 
+@policy_app.command("apply")
+def policy_apply(file: Path, config: Path | None = ConfigOption) -> None:
+    """Make FILE the operator policy: an operator act, stored as a new version and audited.
+    Point `policy.operator_policy` in the config at the same file for the gateway to use it."""
+    from redline.policy.loader import load_operator_policy
+    from redline.policy.model import OperatorPolicy
+
+    service = _service(_settings(config))
+    with _refusals():
+        policy = load_operator_policy(file).model
+    assert isinstance(policy, OperatorPolicy)
+    changed = _run(lambda: service.apply_operator_policy(policy, getpass.getuser()))
+    state = "applied" if changed else "already in force:"
+    typer.echo(f"{state} operator policy {policy.version}, version {policy.version_hash[:12]}")
+
+
 @policy_app.command("show")
 def policy_show(
     tenant: str = typer.Option(..., "--tenant", help="The tenant whose effective policy to show."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redline.policy.decision import Action
 from redline.policy.model import (
@@ -80,12 +81,14 @@ def _stricter(a: Action, b: Action | None) -> Action:
     return a if b is None or STRICTNESS[a] >= STRICTNESS[b] else b
 
 
+@lru_cache(maxsize=1024)
 def effective(
     operator: OperatorPolicy,
     contract: TenantContract | None = None,
     provider: ProviderUsagePolicy | None = None,
 ) -> EffectivePolicy:
-    """Merge the operator policy with a tenant's contract and a provider's usage policy."""
+    """Merge the operator policy with a tenant's contract and a provider's usage policy (memoised by
+    content, so the per-request cost is one lookup)."""
     clauses: list[Clause] = []
     for name, line in operator.red_lines.items():
         overlay = contract.red_lines.get(name) if contract else None

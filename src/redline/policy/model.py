@@ -7,12 +7,13 @@ Red-line semantics (what may only be tightened) live in `guard`; these models on
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 import rfc8785
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from redline.policy.decision import Action
 from redline.screening.verdict import RED_LINES
@@ -34,12 +35,26 @@ STRICTNESS: dict[Action, int] = {Action.ALLOW: 0, Action.FLAG: 1, Action.REQUIRE
 
 
 class PolicyDocument(BaseModel):
+    """A frozen, validated document with a content hash, computed once: decisions carry it per request."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _version_hash: str = PrivateAttr(default="")
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._version_hash = hashlib.sha256(rfc8785.dumps(self.model_dump(mode="json"))).hexdigest()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A validated copy (pydantic's own would skip validation and keep a stale version hash)."""
+        return self.model_validate(self.model_dump() | dict(update or {}))
 
     @property
     def version_hash(self) -> str:
         """SHA-256 over the RFC 8785 canonical JSON of the document: the same content, the same version."""
-        return hashlib.sha256(rfc8785.dumps(self.model_dump(mode="json"))).hexdigest()
+        return self.__pydantic_private__["_version_hash"]  # type: ignore[index]
+
+    def __hash__(self) -> int:
+        """Equal documents have equal content hashes, so documents can key caches (`effective`)."""
+        return hash(self.version_hash)
 
 
 class RedLine(PolicyDocument):

@@ -124,12 +124,16 @@ class PolicyService:
             raise NotFound(f"no contract applied for {tenant}")
         return found
 
-    async def apply_operator_policy(self, policy: OperatorPolicy, actor: str) -> None:
-        """Replace the operator policy: an explicit operator act, stored as a new version and audited."""
-        previous = await self._db(self.store.operator_policy) or self.operator
-        await self._db(self.store.record_document, "operator_policy", "operator", policy, self.clock())
+    async def apply_operator_policy(self, policy: OperatorPolicy, actor: str) -> bool:
+        """Make `policy` the operator policy: an explicit operator act, stored as a new version and audited.
+        False (nothing recorded) when it is the version already in force, so a restart is not a change."""
+        previous = await self._db(self.store.operator_policy)
         self.operator = policy
+        if previous is not None and previous.version_hash == policy.version_hash:
+            return False
+        await self._db(self.store.record_document, "operator_policy", "operator", policy, self.clock())
         await self._changed("operator_policy", "operator", "apply", policy, previous, actor)
+        return True
 
     async def apply_contract(self, text: str, file: str, actor: str) -> TenantContract:
         """Validate and apply a tenant contract; refuse (and record) any attempt to weaken a red line."""
