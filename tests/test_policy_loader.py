@@ -91,3 +91,8 @@ def test_contract_model_round_trip() -> None:
     (doc,) = load(EXAMPLES / "contracts" / "interior-records.yaml")
     assert isinstance(doc.model, TenantContract)
     assert doc.model.red_lines["mass_domestic_surveillance"].threshold == 0.4
+
+
+def test_unreadable_characters_are_a_policy_error_not_a_crash() -> None:
+    with pytest.raises(PolicyError, match=r"x.yaml:1: <document>: invalid YAML: unacceptable character"):
+        parse("kind: contract\ntenant: \x07\n", "x.yaml")

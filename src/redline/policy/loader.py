@@ -60,7 +60,6 @@ class Loaded:
     kind: str
     model: PolicyDocument
     file: str
-    raw: dict[str, Any]
     lines: dict[Path_, int] = field(repr=False)
 
     def source(self, *path: str | int) -> str:
@@ -88,19 +87,26 @@ def _line(lines: dict[Path_, int], path: Sequence[str | int]) -> int:
     return 1
 
 
-def _documents(text: str, file: str) -> Iterator[tuple[Any, dict[Path_, int]]]:
+def _compose(text: str) -> Iterator[tuple[Any, dict[Path_, int]]]:
     loader = yaml.SafeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             assert node is not None  # check_node() said there is one
             yield loader.construct_document(node), dict(_node_lines(node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise PolicyError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc}")]) from exc
     finally:
         loader.dispose()
+
+
+def _documents(text: str, file: str) -> Iterator[tuple[Any, dict[Path_, int]]]:
+    """Each document of `text` as data, with the line of every path in it."""
+    try:
+        yield from _compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or exc
+        raise PolicyError([Problem(file, line, "", f"invalid YAML: {problem}")]) from exc
 
 
 def _validate(data: Any, lines: dict[Path_, int], file: str, operator: OperatorPolicy | None) -> Loaded:
@@ -126,7 +132,7 @@ def _validate(data: Any, lines: dict[Path_, int], file: str, operator: OperatorP
                 for err in exc.errors()
             ]
         ) from exc
-    return Loaded(kind, model, file, body, lines)
+    return Loaded(kind, model, file, lines)
 
 
 def parse(text: str, file: str = "<string>", operator: OperatorPolicy | None = None) -> list[Loaded]:
