@@ -81,6 +81,8 @@ async def test_provider_a_designated_then_enjoined(tmp_path: Path) -> None:
     assert (army.tenant, army.state, army.days_left) == ("army-logistics", "phasing_out", 183)
     assert army.successors == {MODEL: "provider-b/b-frontier-large"}
     assert [(t.key_id, t.model) for t in army.traffic] == [("key-army-logistics", MODEL)]
+    (agency,) = (await service.impact("scr-2026-civilian")).tenants
+    assert (agency.tenant, agency.state, agency.days_left) == ("interior-records", "cut_off", None)
 
     warned = {"designation": "scr-2026-defense", "provider": "provider-a", "outcome": "phaseout"}
     assert (REGISTRY.get_sample_value("redline_designation_routing_total", warned) or 0) >= 1
@@ -105,6 +107,7 @@ async def test_provider_a_designated_then_enjoined(tmp_path: Path) -> None:
     for tenant in TENANTS:
         routed = request(tenant)
         assert routed.providers == (A,) and routed.headers == {} and routed.refusal is None
+    assert [t.state for t in (await service.impact("scr-2026-defense")).tenants] == ["enjoined"]
 
     # Every change is on record: three contracts, two designations, two injunctions.
     changes = [(r["kind"], r["subject"], r["action"]) for r in sink.of_type("policy_change")]

@@ -16,6 +16,7 @@ import anyio.to_thread
 
 from redline.audit.sink import AuditSink
 from redline.policy import loader
+from redline.policy.designations import Outcome, RouteContext, route
 from redline.policy.guard import weakening_record
 from redline.policy.model import Designation, LegalStatus, OperatorPolicy, PolicyDocument, TenantContract
 from redline.policy.store import PolicyStore, Traffic
@@ -52,18 +53,21 @@ class Impact:
     tenants: list[AffectedTenant]
 
 
-def _state(d: Designation, first_used: datetime | None, now: datetime, waived: bool) -> str:
+def _state(
+    d: Designation, tenant: str, tenant_class: str, provider: str, first: datetime | None, now: datetime
+) -> str:
+    """What `d` does to this tenant's use of `provider` now, as routing would apply it."""
+    usage = {provider: first} if first else {}
+    outcomes = {
+        e.outcome for e in route(RouteContext(tenant, tenant_class, ""), [provider], [d], usage, now).events
+    }
+    if Outcome.PHASEOUT in outcomes:
+        return "phasing_out"
+    if outcomes:
+        return "cut_off" if first and first < d.effective_at else "cannot_start"
     if d.status is not LegalStatus.ACTIVE:
         return d.status.value
-    if now < d.effective_at:
-        return "pending"
-    if waived:
-        return "waived"
-    if first_used is None or first_used >= d.effective_at:
-        return "cannot_start"
-    if d.phaseout_deadline is not None and now < d.phaseout_deadline:
-        return "phasing_out"
-    return "cut_off"
+    return "pending" if now < d.effective_at else "unaffected"
 
 
 class PolicyService:
@@ -141,7 +145,7 @@ class PolicyService:
             docs = loader.parse(text, file, self.operator)
         except loader.WeakeningError as exc:
             record = weakening_record(exc.weakenings, source="contract", tenant=exc.tenant, file=file)
-            await self._record(record | {"actor": actor})
+            await self._record(record | {"actor": actor, "at": self.clock().isoformat()})
             raise
         contracts = loader.only(docs, TenantContract)
         if len(contracts) != len(docs):
@@ -173,7 +177,6 @@ class PolicyService:
         now = self.clock()
         classes = {c.tenant: c.tenant_class for c in await self._db(self.store.contracts)}
         since = (now - timedelta(days=days)).date()
-        waived = {w.tenant for w in d.waivers if now < w.expires_at}
         days_left = (
             (d.phaseout_deadline - now).days if d.phaseout_deadline and now < d.phaseout_deadline else None
         )
@@ -187,7 +190,7 @@ class PolicyService:
                     continue
                 mine = [t for t in traffic if t.tenant == tenant]
                 successors = {t.model: _successor(d, t.model) for t in mine}
-                state = _state(d, users.get(tenant), now, tenant in waived)
+                state = _state(d, tenant, tenant_class, provider, users.get(tenant), now)
                 tenants.append(
                     AffectedTenant(
                         tenant, tenant_class, provider, users.get(tenant), state, days_left, mine, successors
