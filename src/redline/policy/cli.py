@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: ./redline.yaml if present).")
+FileArgument = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="A policy YAML file.")
 policy_app = typer.Typer(
-    help="Policy files: validate them, show a tenant's effective policy.", no_args_is_help=True
+    help="Policy files: validate them, apply the operator policy, show a tenant's effective policy.",
+    no_args_is_help=True,
 )
 designations_app = typer.Typer(help="Supply-chain designations against providers.", no_args_is_help=True)
 contracts_app = typer.Typer(
@@ -113,7 +115,7 @@ def policy_validate(files: list[Path], config: Path | None = ConfigOption) -> No
 
 
 @policy_app.command("apply")
-def policy_apply(file: Path, config: Path | None = ConfigOption) -> None:
+def policy_apply(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """Make FILE the operator policy: an operator act, stored as a new version and audited.
     Point `policy.operator_policy` in the config at the same file for the gateway to use it."""
     from redline.policy.loader import load_operator_policy
@@ -142,7 +144,7 @@ def policy_show(
 
 
 @designations_app.command("add")
-def designations_add(file: Path, config: Path | None = ConfigOption) -> None:
+def designations_add(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """Add (or replace) the designations in FILE."""
     from redline.policy.model import Designation
 
@@ -219,7 +221,7 @@ def designations_impact(
 
 
 @contracts_app.command("apply")
-def contracts_apply(file: Path, config: Path | None = ConfigOption) -> None:
+def contracts_apply(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """Apply a tenant contract. A contract that weakens a red line is refused and the attempt recorded."""
     service = _service(_settings(config))
     text = file.read_text(encoding="utf-8")
@@ -239,7 +241,7 @@ def contracts_show(tenant: str, config: Path | None = ConfigOption) -> None:
 
 
 @contracts_app.command("diff")
-def contracts_diff(file: Path, config: Path | None = ConfigOption) -> None:
+def contracts_diff(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """What applying FILE would change, as a unified diff against the applied contract."""
     import difflib
 
