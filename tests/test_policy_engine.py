@@ -98,3 +98,8 @@ def test_operator_policy_from_a_file(tmp_path) -> None:  # type: ignore[no-untyp
     policy = load_operator_policy(path).model
     d = decide(verdict(autonomous_weapons=0.25), policy=policy)  # type: ignore[arg-type]
     assert d.action is Action.REQUIRE_APPROVAL
+
+
+def test_a_flagged_category_no_clause_knows_still_blocks() -> None:
+    d = decide(Verdict(True, ("aggregate_profiling",), {}, "aggregate"))
+    assert d.action is Action.BLOCK and d.clauses == ("screening.aggregate_profiling",)

@@ -2,7 +2,8 @@
 
 Forbid wins: every clause that applies (a red line, a contract or provider restriction, a model the contract
 does not allow) denies, whatever permits exist; the strictest action of those that apply is the decision.
-An error while evaluating a clause counts as that clause applying (fail closed).
+An error while evaluating a clause counts as that clause applying, and a category the screener flagged that
+no clause covers blocks too (fail closed).
 
 Why not Cedar (`cedarpy`): Cedar's forbid-wins evaluation is exactly this rule, but everything it would decide
 here is either a threshold over classifier scores (Cedar has no floating point; its `decimal` extension would
@@ -47,6 +48,17 @@ def evaluate(verdict: Verdict, policy: EffectivePolicy, model: str | None = None
         except Exception as exc:
             reason = f"{clause.category} could not be evaluated ({exc}); failing closed"
             hits.append(Hit(clause.id, clause.category, reason, Action.BLOCK))
+    known = {c.category for c in policy.clauses}
+    hits += [
+        Hit(
+            f"screening.{c}",
+            c,
+            f"screening flagged {c}, which no clause covers; failing closed",
+            Action.BLOCK,
+        )
+        for c in verdict.categories
+        if c not in known
+    ]
     if model is not None and policy.allowed_models is not None and model not in policy.allowed_models:
         hits.append(
             Hit(
