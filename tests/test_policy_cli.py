@@ -89,9 +89,11 @@ def test_apply_refuses_weakening_and_records_it(config: tuple[Path, ListSink], t
 
 
 def test_contracts_show_and_diff(config: tuple[Path, ListSink], tmp_path: Path) -> None:
-    cfg, _ = config
+    cfg, sink = config
     source = EXAMPLES / "contracts" / "army-logistics.yaml"
     invoke(cfg, "contracts", "apply", str(source))
+    invoke(cfg, "contracts", "apply", str(source))
+    assert len(sink.of_type("policy_change")) == 1
     code, out = invoke(cfg, "contracts", "show", "army-logistics")
     assert code == 0 and out.startswith("# version ") and "threshold: 0.35" in out
     assert invoke(cfg, "contracts", "diff", str(source))[1] == "army-logistics: no change\n"

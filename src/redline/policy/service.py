@@ -140,7 +140,9 @@ class PolicyService:
         return True
 
     async def apply_contract(self, text: str, file: str, actor: str) -> TenantContract:
-        """Validate and apply a tenant contract; refuse (and record) any attempt to weaken a red line."""
+        """Validate and apply tenant contracts; refuse (and record) any attempt to weaken a red line.
+        Re-applying the version in force changes nothing: the gateway may apply `contracts_dir` at start.
+        """
         try:
             docs = loader.parse(text, file, self.operator)
         except loader.WeakeningError as exc:
@@ -152,6 +154,8 @@ class PolicyService:
             raise loader.PolicyError([loader.Problem(file, 1, "kind", "only contracts can be applied here")])
         for contract in contracts:
             previous = await self._db(self.store.contract, contract.tenant)
+            if previous is not None and previous.version_hash == contract.version_hash:
+                continue
             await self._db(self.store.record_document, "contract", contract.tenant, contract, self.clock())
             await self._changed("contract", contract.tenant, "apply", contract, previous, actor)
         return contracts[-1]
