@@ -1,0 +1,214 @@
+"""Policy state in the database: designations, applied contract and operator-policy versions, provider usage.
+
+Synchronous SQLAlchemy Core, like the rest of the store; async callers run it in a worker thread.
+Applied documents are kept as an append-only history (`policy_documents`), so `contracts show` and
+`contracts diff` can say what was in force and every version stays on record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from redline.policy.model import Designation, LegalStatus, OperatorPolicy, PolicyDocument, TenantContract
+
+D = TypeVar("D", bound=PolicyDocument)
+
+metadata = sa.MetaData()
+designations = sa.Table(
+    "policy_designations",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version_hash", sa.String(64), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+documents = sa.Table(
+    "policy_documents",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("version_hash", sa.String(64), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+provider_usage = sa.Table(
+    "policy_provider_usage",
+    metadata,
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("provider", sa.String(128), primary_key=True),
+    sa.Column("first_used", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used", sa.DateTime(timezone=True), nullable=False),
+)
+usage_daily = sa.Table(
+    "policy_usage_daily",
+    metadata,
+    sa.Column("provider", sa.String(128), primary_key=True),
+    sa.Column("tenant", sa.String(128), primary_key=True),
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("requests", sa.Integer, nullable=False),
+)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; every timestamp stored here is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Requests of one tenant's key to one model of a provider over a period."""
+
+    tenant: str
+    key_id: str
+    model: str
+    requests: int
+
+
+class PolicyStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        dialects: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+        self._insert = dialects[engine.dialect.name]
+
+    # designations
+
+    def put_designation(self, designation: Designation, at: datetime) -> None:
+        """Insert or replace a designation (its id is the key)."""
+        row = {
+            "status": designation.status.value,
+            "version_hash": designation.version_hash,
+            "document": designation.model_dump(mode="json"),
+            "updated_at": at,
+        }
+        stmt = self._insert(designations).values(id=designation.id, **row)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=row))
+
+    def designation(self, designation_id: str) -> Designation | None:
+        with self.engine.connect() as conn:
+            doc = conn.scalar(sa.select(designations.c.document).where(designations.c.id == designation_id))
+        return None if doc is None else Designation.model_validate(doc)
+
+    def designations(self) -> list[Designation]:
+        with self.engine.connect() as conn:
+            docs = conn.scalars(sa.select(designations.c.document).order_by(designations.c.id)).all()
+        return [Designation.model_validate(d) for d in docs]
+
+    def set_status(self, designation_id: str, status: LegalStatus, at: datetime) -> Designation:
+        """Change a designation's legal status (an injunction, a rescission); KeyError if it is unknown."""
+        current = self.designation(designation_id)
+        if current is None:
+            raise KeyError(designation_id)
+        changed = Designation.model_validate(current.model_dump() | {"status": status})
+        self.put_designation(changed, at)
+        return changed
+
+    # applied documents: contracts and the operator policy
+
+    def record_document(self, kind: str, subject: str, model: PolicyDocument, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                documents.insert().values(
+                    kind=kind,
+                    subject=subject,
+                    version_hash=model.version_hash,
+                    document=model.model_dump(mode="json"),
+                    applied_at=at,
+                )
+            )
+
+    def current(self, kind: str, subject: str, model: type[D]) -> D | None:
+        """The latest applied document of `kind` about `subject`."""
+        query = (
+            sa.select(documents.c.document)
+            .where(documents.c.kind == kind, documents.c.subject == subject)
+            .order_by(documents.c.seq.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            doc = conn.scalar(query)
+        return None if doc is None else model.model_validate(doc)
+
+    def contract(self, tenant: str) -> TenantContract | None:
+        return self.current("contract", tenant, TenantContract)
+
+    def contracts(self) -> list[TenantContract]:
+        """The current contract of every tenant."""
+        latest = (
+            sa.select(sa.func.max(documents.c.seq))
+            .where(documents.c.kind == "contract")
+            .group_by(documents.c.subject)
+        )
+        with self.engine.connect() as conn:
+            docs = conn.scalars(
+                sa.select(documents.c.document)
+                .where(documents.c.seq.in_(latest))
+                .order_by(documents.c.subject)
+            ).all()
+        return [TenantContract.model_validate(d) for d in docs]
+
+    def operator_policy(self) -> OperatorPolicy | None:
+        return self.current("operator_policy", "operator", OperatorPolicy)
+
+    # provider usage
+
+    def record_use(self, tenant: str, key_id: str, provider: str, model: str, at: datetime) -> None:
+        """Count one request of `tenant` to `provider`: first/last use, and per key, model and day."""
+        use = self._insert(provider_usage).values(
+            tenant=tenant, provider=provider, first_used=at, last_used=at
+        )
+        daily = self._insert(usage_daily).values(
+            provider=provider, tenant=tenant, key_id=key_id, model=model, day=at.date(), requests=1
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                use.on_conflict_do_update(index_elements=["tenant", "provider"], set_={"last_used": at})
+            )
+            conn.execute(
+                daily.on_conflict_do_update(
+                    index_elements=["provider", "tenant", "key_id", "model", "day"],
+                    set_={"requests": usage_daily.c.requests + 1},
+                )
+            )
+
+    def first_uses(self, tenant: str) -> dict[str, datetime]:
+        """When `tenant` first used each provider: what tells existing use from new use."""
+        query = sa.select(provider_usage.c.provider, provider_usage.c.first_used).where(
+            provider_usage.c.tenant == tenant
+        )
+        with self.engine.connect() as conn:
+            return {p: _utc(t) for p, t in conn.execute(query)}
+
+    def users(self, provider: str) -> dict[str, datetime]:
+        """Every tenant that has used `provider`, with its first use."""
+        query = sa.select(provider_usage.c.tenant, provider_usage.c.first_used).where(
+            provider_usage.c.provider == provider
+        )
+        with self.engine.connect() as conn:
+            return {t: _utc(f) for t, f in conn.execute(query)}
+
+    def traffic(self, provider: str, since: date) -> list[Traffic]:
+        """Requests to `provider` since `since`, by tenant, key and model."""
+        query = (
+            sa.select(
+                usage_daily.c.tenant,
+                usage_daily.c.key_id,
+                usage_daily.c.model,
+                sa.func.sum(usage_daily.c.requests),
+            )
+            .where(usage_daily.c.provider == provider, usage_daily.c.day >= since)
+            .group_by(usage_daily.c.tenant, usage_daily.c.key_id, usage_daily.c.model)
+            .order_by(usage_daily.c.tenant, usage_daily.c.key_id, usage_daily.c.model)
+        )
+        with self.engine.connect() as conn:
+            return [Traffic(t, k, m, int(n)) for t, k, m, n in conn.execute(query)]
