@@ -52,7 +52,9 @@ def serve_gateway(port: int, db: str, upstream: str) -> None:
     from redline.gateway.app import create_app
 
     provider = ProviderSettings(name="up", kind="openai", base_url=f"{upstream}/oa/v1", models=["gpt-test"])
-    settings = Settings(database={"url": db}, providers=[provider])  # type: ignore[arg-type]
+    key = Path(db.removeprefix("sqlite:///")).parent / "audit-signing-key.pem"
+    audit = {"signing_key_path": str(key)}
+    settings = Settings(database={"url": db}, providers=[provider], audit=audit)  # type: ignore[arg-type]
     if REAL_SCREENER:
         app = create_app(settings)
     else:

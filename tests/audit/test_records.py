@@ -27,7 +27,7 @@ AT = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 def make(retain: bool) -> dict[str, object]:
     return decision_record(
         DECISION, tenant="acme", key_id="key_9", endpoint="/v1/chat/completions", model="m", provider="p",
-        request=REQUEST, response=b'{"ok":true}', retain_content=retain, at=AT,
+        direction="input", request=REQUEST, response=b'{"ok":true}', retain_content=retain, at=AT,
     )
 
 

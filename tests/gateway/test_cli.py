@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,10 @@ from tests.gateway.conftest import RecordingSink, free_port
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "redline.yaml"
-    path.write_text(f"database:\n  url: sqlite:///{tmp_path / 'redline.db'}\n")
+    path.write_text(
+        f"database:\n  url: sqlite:///{tmp_path / 'redline.db'}\n"
+        f"audit:\n  signing_key_path: {tmp_path / 'audit-key.pem'}\n"
+    )
     return path
 
 
@@ -34,7 +38,7 @@ def run(*args: str | Path) -> str:
 
 def test_tenants_and_keys_lifecycle(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sink = RecordingSink()
-    monkeypatch.setattr(gateway_cli, "audit_sink", lambda settings: sink)
+    monkeypatch.setattr(gateway_cli, "audit_sink", lambda settings: nullcontext(sink))
     run("tenants", "create", "acme", "--class", "defense", "--config", config)
     assert run("tenants", "list", "--config", config).startswith("acme\tdefense\t")
 
@@ -54,10 +58,14 @@ def test_tenants_and_keys_lifecycle(config: Path, monkeypatch: pytest.MonkeyPatc
     assert store.principal(key) is None
     assert "\trevoked\t" in run("keys", "list", "--config", config)
 
-    events = [r["event"] for r in sink.records]
-    assert events == ["tenant.created", "key.created", "key.revoked"]
+    events = [(r["kind"], r["subject"], r["change"]["action"]) for r in sink.records]
+    assert events == [
+        ("tenant_change", "acme", "created"),
+        ("key_change", "acme", "key created"),
+        ("key_change", principal.key_id, "key revoked"),
+    ]
     assert all(key not in str(r) for r in sink.records)
-    assert sink.records[1]["key_id"] == principal.key_id
+    assert sink.records[1]["change"]["key_id"] == principal.key_id
 
 
 def test_errors_are_reported_not_raised(config: Path) -> None:

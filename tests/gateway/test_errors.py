@@ -149,7 +149,7 @@ def test_screening_failure_fails_closed(gateway: Gateway, marker: str, stream: b
     assert gateway.audit.records == []
 
 
-def test_client_field_cannot_skip_screening(gateway: Gateway) -> None:
+def test_asking_to_skip_screening_is_refused_and_audited(gateway: Gateway) -> None:
     body = (
         '{"model": "gpt-test", "messages": [{"role": "user", "content": "REDLINE-TEST-SURVEIL"}],'
         ' "redline": {"skip": true}, "screening": false, "metadata": {"redline_skip": true}}'
@@ -163,7 +163,13 @@ def test_client_field_cannot_skip_screening(gateway: Gateway) -> None:
             "x-redline-screening": "off",
         },
     )
-    assert response.status_code == 403 and gateway.upstream.calls == []
+    assert response.status_code == 400 and gateway.upstream.calls == []
+    error = response.json()["error"]
+    assert error["code"] == "weakening_attempt" and "header.x-redline-skip" in error["message"]
+    [record] = gateway.audit.records
+    assert record["kind"] == "weakening_attempt" and record["subject"] == "acme"
+    assert {"header.x-redline-skip", "body.redline_skip"} <= set(record["change"]["clauses"])
+    assert "REDLINE-TEST-SURVEIL" not in str(record)
 
 
 def _await_cancellation(gateway: Gateway) -> None:

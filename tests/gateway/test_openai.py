@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from redline.gateway.guard import content_sha256
+from redline.audit.records import body_sha256
 from tests.gateway.conftest import Gateway
 from tests.gateway.upstream import MARKER
 
@@ -231,12 +231,13 @@ def test_audit_records_hash_the_exact_bodies(gateway: Gateway) -> None:
         f"{gateway.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
     )
     incoming, outgoing = gateway.audit.records
-    assert incoming["request_sha256"] == outgoing["request_sha256"] == content_sha256(body)
+    assert incoming["request_sha256"] == outgoing["request_sha256"] == body_sha256(body)
     assert incoming["response_sha256"] is None
-    assert outgoing["response_sha256"] == content_sha256(response.json())
+    assert outgoing["response_sha256"] == body_sha256(response.json())
     assert set(incoming) == {
-        "time", "decision_id", "tenant", "key_id", "endpoint", "model", "provider", "direction", "decision",
-        "categories", "scores", "stage", "reasons", "policy_version", "request_sha256", "response_sha256",
+        "kind", "time", "decision_id", "tenant", "key_id", "endpoint", "model", "provider", "direction",
+        "decision", "categories", "scores", "stage", "clauses", "reasons", "policy_version", "request_sha256",
+        "response_sha256",
     }  # fmt: skip
     assert (incoming["tenant"], incoming["endpoint"], incoming["model"]) == (
         "acme",

@@ -81,7 +81,8 @@ def filtered_gateway(
         provider("flaky", "openai", f"{up}/flaky/v1", ["m"]),
         provider("backup", "anthropic", f"{up}/backup/v1", ["m"]),
     ]
-    settings = Settings(database={"url": db}, providers=providers)  # type: ignore[arg-type]
+    audit = {"signing_key_path": str(tmp_path / "key.pem")}
+    settings = Settings(database={"url": db}, providers=providers, audit=audit)  # type: ignore[arg-type]
     app = create_app(settings, screener=marker_screener, candidate_filter=only_backup_for_defense)
     with ServerThread(app) as url:
         yield url, keys

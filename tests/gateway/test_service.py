@@ -68,7 +68,8 @@ def bare_gateway(tmp_path: Path) -> Iterator[tuple[str, str]]:
     store = TenantStore(engine)
     store.create_tenant("t", "commercial")
     key = store.create_key("t")[1]
-    with ServerThread(create_app(Settings(database={"url": db}), screener=marker_screener)) as url:  # type: ignore[arg-type]
+    settings = Settings(database={"url": db}, audit={"signing_key_path": str(tmp_path / "key.pem")})  # type: ignore[arg-type]
+    with ServerThread(create_app(settings, screener=marker_screener)) as url:
         yield url, key
 
 

@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policy"
 
 
 class ListSink:
-    """An in-memory AuditSink: the real audit log lives on another branch."""
+    """An in-memory AuditSink (the real log is exercised in tests/integration)."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -23,8 +23,9 @@ class ListSink:
         self.records.append(dict(record))
         return len(self.records) - 1
 
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["type"] == kind]
+    def of_type(self, *kinds: str) -> list[dict[str, Any]]:
+        """Change records of these kinds, each with its `change` fields lifted beside actor, subject and time."""
+        return [{**r, **r["change"]} for r in self.records if r["kind"] in kinds]
 
 
 def policy_store(tmp_path: Path) -> PolicyStore:

@@ -61,7 +61,7 @@ def test_designations_round_trip(admin: tuple[httpx.Client, ListSink, list[int]]
     assert client.get("/admin/designations/scr-2026-defense").json()["status"] == "enjoined"
     impact = client.get("/admin/designations/scr-2026-defense/impact").json()
     assert impact == {"designation": "scr-2026-defense", "tenants": []}
-    assert len(changes) == 2 and len(sink.of_type("policy_change")) == 3
+    assert len(changes) == 2 and len(sink.of_type("policy_change", "designation_change")) == 3
 
 
 def test_errors_are_4xx_with_lines(admin: tuple[httpx.Client, ListSink, list[int]]) -> None:

@@ -1,3 +1,4 @@
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ListS
         f"  designations_dir: {EXAMPLES / 'designations'}\n"
     )
     sink = ListSink()
-    monkeypatch.setattr("redline.policy.cli.audit_sink", lambda settings: sink)
+    monkeypatch.setattr("redline.policy.cli.audit_sink", lambda settings: nullcontext(sink))
     return cfg, sink
 
 
@@ -65,7 +66,8 @@ def test_designation_lifecycle_and_impact(config: tuple[Path, ListSink]) -> None
     assert code == 0 and "scr-2026-defense is now rescinded" in out
     code, out = invoke(cfg, "designations", "show", "scr-2026-defense")
     assert "status: rescinded" in out
-    assert [r["action"] for r in sink.of_type("policy_change")] == ["apply", "add", "add", "rescinded"]
+    changes = sink.of_type("policy_change", "designation_change")
+    assert [r["action"] for r in changes] == ["apply", "add", "add", "rescinded"]
 
 
 def test_lifting_an_unknown_designation_is_a_clear_error(config: tuple[Path, ListSink]) -> None:
@@ -84,7 +86,7 @@ def test_apply_refuses_weakening_and_records_it(config: tuple[Path, ListSink], t
     assert code == 1 and f"{bad}:4: notes: leaves the red lines to the customer's judgement" in out
     (attempt,) = sink.of_type("weakening_attempt")
     assert attempt["tenant"] == "acme" and attempt["clauses"] == ["notes"] and attempt["file"] == str(bad)
-    assert sink.of_type("policy_change") == []
+    assert sink.of_type("policy_change", "designation_change") == []
     assert invoke(cfg, "contracts", "show", "acme")[0] == 1
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from redline.policy.designations import PHASEOUT_HEADER
-from redline.policy.hook import DesignationFilter, Routed
+from redline.policy.hook import DesignationFilter
 from redline.policy.loader import load
 from redline.policy.model import Designation, LegalStatus
 from redline.policy.service import PolicyService
+from redline.routing.router import RouteResult
 from tests.policy.support import EXAMPLES, Clock, ListSink, policy_store
 
 
@@ -43,7 +44,7 @@ async def test_provider_a_designated_then_enjoined(tmp_path: Path) -> None:
         await service.apply_contract(path.read_text(), str(path), actor="operator")
     hook: DesignationFilter[Provider] = DesignationFilter(store, [A, B])
 
-    def request(tenant: str, model: str = MODEL) -> Routed[Provider]:
+    def request(tenant: str, model: str = MODEL) -> RouteResult[Provider]:
         """Route as the gateway does (model served by A only), and record the use."""
         routed = hook(Ctx(tenant, TENANTS[tenant], model, clock.now), [A])
         if routed.providers:
@@ -110,7 +111,10 @@ async def test_provider_a_designated_then_enjoined(tmp_path: Path) -> None:
     assert [t.state for t in (await service.impact("scr-2026-defense")).tenants] == ["enjoined"]
 
     # Every change is on record: three contracts, two designations, two injunctions.
-    changes = [(r["kind"], r["subject"], r["action"]) for r in sink.of_type("policy_change")]
+    changes = [
+        (r["document"], r["subject"], r["action"])
+        for r in sink.of_type("policy_change", "designation_change")
+    ]
     assert changes == [
         ("contract", "interior-records", "apply"),
         ("contract", "army-logistics", "apply"),
@@ -120,7 +124,7 @@ async def test_provider_a_designated_then_enjoined(tmp_path: Path) -> None:
         ("designation", "scr-2026-civilian", "enjoined"),
         ("designation", "scr-2026-defense", "enjoined"),
     ]
-    assert all(len(r["version_hash"]) == 64 for r in sink.records)
-    enjoined = sink.of_type("policy_change")[-1]
+    assert all(len(r["change"]["version_hash"]) == 64 for r in sink.records)
+    enjoined = sink.of_type("designation_change")[-1]
     assert enjoined["previous_version_hash"] != enjoined["version_hash"]
-    assert enjoined["at"] == "2026-09-15T00:00:00+00:00"
+    assert enjoined["time"] == "2026-09-15T00:00:00.000000Z"

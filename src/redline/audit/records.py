@@ -65,12 +65,14 @@ def decision_record(
     endpoint: str,
     model: str | None,
     provider: str | None,
+    direction: str,
     request: bytes | Mapping[str, Any] | None,
     response: bytes | Mapping[str, Any] | None = None,
     retain_content: bool = False,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The record of one decision. `key_id` is the key's public id, never the key itself."""
+    """The record of one decision on a request's `direction` ("input" or "output"). `key_id` is the key's
+    public id, never the key itself."""
     record: dict[str, Any] = {
         "kind": DECISION,
         "time": timestamp(at),
@@ -80,11 +82,13 @@ def decision_record(
         "endpoint": endpoint,
         "model": model,
         "provider": provider,
+        "direction": direction,
         "decision": decision.action.value,
         "categories": list(decision.categories),
         "scores": dict(decision.scores),
         "stage": decision.stage,
         "clauses": list(decision.clauses),
+        "reasons": list(decision.reasons),
         "policy_version": decision.policy_version,
         "request_sha256": body_sha256(request),
         "response_sha256": body_sha256(response),

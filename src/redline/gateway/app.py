@@ -5,25 +5,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from redline.audit.api import audit_routes, bearer_guard
+from redline.audit.log import AuditLog
 from redline.audit.sink import AuditSink
 from redline.config import Settings
-from redline.gateway import service
+from redline.gateway import components, service
 from redline.gateway.auth import Authenticator
 from redline.gateway.completions import ModelEndpoint, Services
 from redline.gateway.guard import Clock, Guard, Screener, default_screener, utc_now
 from redline.gateway.metrics import Metrics
 from redline.gateway.moderations import moderations
-from redline.gateway.tenants import TenantStore
+from redline.policy.admin import admin_routes
 from redline.protocols import ANTHROPIC, OPENAI
-from redline.routing.providers import Provider
-from redline.routing.router import CandidateFilter, Router
-from redline.store import connect, migrate
+from redline.routing.router import CandidateFilter
 
 
 class _CountRequests:
@@ -53,25 +52,33 @@ def create_app(
     clock: Clock | None = None,
     candidate_filter: CandidateFilter | None = None,
 ) -> Starlette:
-    """The gateway. `screener` defaults to redline's classifier; `audit` receives every decision before the
-    response it governs; `candidate_filter` is routing policy's seam (see redline.routing.router)."""
-    engine = connect(settings.database.url)
-    metrics = Metrics()
+    """The gateway. `screener` defaults to redline's classifier; `audit` defaults to the configured audit log
+    and receives every decision before the response it governs; `clock` drives decisions and designation
+    routing; `candidate_filter` replaces designation routing (see redline.routing.router)."""
     clock = clock or utc_now
-    router = Router([Provider(p) for p in settings.providers], candidate_filter)
-    guard = Guard(screener or default_screener, settings.screening.timeout_s, metrics, audit, clock)
-    services = Services(settings, Authenticator(TenantStore(engine)), router, guard, metrics, clock)
+    parts = components.build(settings, audit=audit, clock=clock, candidate_filter=candidate_filter)
+    metrics = Metrics()
+    guard = Guard(
+        screener or default_screener,
+        settings.screening.timeout_s,
+        metrics,
+        parts.audit,
+        clock,
+        lambda: parts.policy.operator,
+        settings.audit.retain_content,
+    )
+    authenticator = Authenticator(parts.tenants)
+    services = Services(settings, authenticator, parts.router, guard, metrics, clock, parts.contracts, parts.usage)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await to_thread.run_sync(migrate, engine)
+        await parts.start()
         try:
             yield
         finally:
-            await router.aclose()
-            engine.dispose()
+            await parts.stop()
 
-    routes = [
+    model_routes = [
         Route("/v1/chat/completions", ModelEndpoint(OPENAI, services), methods=["POST"]),
         Route("/v1/messages", ModelEndpoint(ANTHROPIC, services), methods=["POST"]),
         Route("/v1/models", service.models, methods=["GET"]),
@@ -80,8 +87,17 @@ def create_app(
         Route("/readyz", service.readyz, methods=["GET"]),
         Route("/metrics", service.metrics, methods=["GET"]),
     ]
+    routes: list[BaseRoute] = [
+        *model_routes,
+        *admin_routes(parts.policy, settings.server.admin_token_env, parts.refresh),
+    ]
+    if isinstance(parts.audit, AuditLog):
+        routes.append(
+            Mount("/admin/audit", routes=audit_routes(parts.audit, bearer_guard(settings.server.admin_token_env)))
+        )
     handlers = {HTTPException: service.http_error, Exception: service.http_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    app.add_middleware(_CountRequests, metrics=metrics, paths=frozenset(r.path for r in routes))
+    app.add_middleware(_CountRequests, metrics=metrics, paths=frozenset(r.path for r in model_routes))
     app.state.services = services
+    app.state.components = parts
     return app

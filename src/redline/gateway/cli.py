@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from redline.audit.records import KEY_CHANGE, TENANT_CHANGE, change_record
 
 if TYPE_CHECKING:
     from redline.audit.sink import AuditSink
@@ -19,9 +22,11 @@ tenants_app = typer.Typer(help="Tenants: the organisations that hold API keys.",
 keys_app = typer.Typer(help="API keys: shown once at creation, stored only as hashes.", no_args_is_help=True)
 
 
-def audit_sink(settings: Settings) -> AuditSink | None:
-    """The audit log for decisions and tenant/key changes; None until the audit subsystem is wired in here."""
-    return None
+def audit_sink(settings: Settings) -> AbstractContextManager[AuditSink]:
+    """The audit log that records tenant and key changes, closed (a final checkpoint signed) after use."""
+    from redline.audit.log import open_log
+
+    return closing(open_log(settings))
 
 
 def _settings(config: Path | None) -> Settings:
@@ -43,9 +48,9 @@ def _store(settings: Settings) -> TenantStore:
 
 
 def _change(
-    settings: Settings, action: Callable[[TenantStore], dict[str, Any]], event: str
+    settings: Settings, action: Callable[[TenantStore], dict[str, Any]], kind: str, subject: str, what: str
 ) -> dict[str, Any]:
-    """Run one tenant/key change and append it to the audit log when one is wired in."""
+    """Run one tenant/key change (`what` was done to `subject`) and append it to the audit log."""
     import anyio
 
     from redline.gateway.tenants import TenantError
@@ -55,10 +60,9 @@ def _change(
     except TenantError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    sink = audit_sink(settings)
-    if sink is not None:
-        record = {"time": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "event": event, **details}
-        anyio.run(sink.append, {k: v for k, v in record.items() if k != "key"})
+    change = {"action": what} | {k: v for k, v in details.items() if k != "key"}
+    with audit_sink(settings) as sink:
+        anyio.run(sink.append, change_record(kind, actor=getpass.getuser(), subject=subject, change=change))
     return details
 
 
@@ -70,7 +74,7 @@ def tenants_create(
 ) -> None:
     """Create a tenant."""
     settings = _settings(config)
-    _change(settings, lambda store: store.create_tenant(name, tenant_class), "tenant.created")
+    _change(settings, lambda store: store.create_tenant(name, tenant_class), TENANT_CHANGE, name, "created")
     typer.echo(f"created tenant {name} ({tenant_class})")
 
 
@@ -95,7 +99,7 @@ def keys_create(
         key_id, key = store.create_key(tenant, model or None)
         return {"key_id": key_id, "tenant": tenant, "models": model or None, "key": key}
 
-    details = _change(_settings(config), create, "key.created")
+    details = _change(_settings(config), create, KEY_CHANGE, tenant, "key created")
     typer.echo(f"created key {details['key_id']} for tenant {tenant}; store it now, it is not shown again:")
     typer.echo(details["key"])
 
@@ -114,7 +118,7 @@ def keys_list(config: Path | None = ConfigOption) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, config: Path | None = ConfigOption) -> None:
     """Revoke a key; gateways stop accepting it within seconds."""
-    _change(_settings(config), lambda store: store.revoke_key(key_id), "key.revoked")
+    _change(_settings(config), lambda store: store.revoke_key(key_id), KEY_CHANGE, key_id, "key revoked")
     typer.echo(f"revoked key {key_id}")
 
 
@@ -131,7 +135,7 @@ def serve(
     settings = _settings(config)
     if not settings.providers:
         typer.echo("redline: no providers configured; model calls answer 503, screening is served", err=True)
-    app = create_app(settings, audit=audit_sink(settings))
+    app = create_app(settings)  # with the configured audit log, closed when the server stops
     uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="info")
 
 

@@ -1,7 +1,8 @@
 """The model endpoints, /v1/chat/completions and /v1/messages: one flow for both protocols.
 
-parse -> authenticate -> route (which providers, before anything is screened or sent) -> screen and decide
-the whole conversation -> audit -> upstream -> screen the answer -> audit -> answer in the client's protocol.
+parse -> authenticate -> refuse requests asking to skip screening -> the tenant's contract -> route (which
+providers, before anything is screened or sent) -> screen and decide the whole conversation -> audit ->
+upstream -> note the provider used -> screen the answer -> audit -> answer in the client's protocol.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import rfc8785
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from redline.audit.records import body_sha256
 from redline.config import Settings
 from redline.exchange import Exchange, reply_view, screening_view
 from redline.gateway.auth import Authenticator
-from redline.gateway.guard import Clock, Guard, Subject, content_sha256
+from redline.gateway.components import Contracts
+from redline.gateway.guard import Clock, Guard, Subject
 from redline.gateway.http import (
     DECISION_HEADER,
     ClientGone,
@@ -29,8 +32,11 @@ from redline.gateway.http import (
 from redline.gateway.metrics import Metrics
 from redline.gateway.streaming import guarded_stream
 from redline.gateway.tenants import Principal
+from redline.gateway.usage import UsageRecorder
 from redline.policy.decision import Action, Decision
+from redline.policy.guard import refuse_request
 from redline.protocols.base import ApiError, WireProtocol
+from redline.routing.providers import Provider
 from redline.routing.router import RouteContext, Router, RouteResult
 
 
@@ -42,6 +48,8 @@ class Services:
     guard: Guard
     metrics: Metrics
     clock: Clock
+    contracts: Contracts
+    record_use: UsageRecorder
 
 
 def refusal(decision: Decision) -> ApiError:
@@ -50,9 +58,7 @@ def refusal(decision: Decision) -> ApiError:
         category = decision.categories[0]
         verb = "requires human approval under" if decision.action is Action.REQUIRE_APPROVAL else "crosses"
         message = f"This request {verb} the red line {category!r} and was refused by policy."
-        return ApiError(
-            403, "policy_violation", message, code=f"red_line.{category}", decision_id=decision.id
-        )
+        return ApiError(403, "policy_violation", message, code=f"red_line.{category}", decision_id=decision.id)
     message = "; ".join(decision.reasons) or "refused by policy"
     return ApiError(403, "policy_violation", message, code="routing.refused", decision_id=decision.id)
 
@@ -82,18 +88,37 @@ class ModelEndpoint:
             raise ApiError(403, "permission", f"this key may not use model {exchange.model!r}", "model")
         return body, principal, exchange
 
+    async def _refuse_bypass(self, request: Request, body: dict[str, Any], principal: Principal) -> None:
+        """A request asking to skip screening is refused (400) and the attempt audited."""
+        guard = self.services.guard
+        found = await refuse_request(
+            guard.audit, principal.tenant, request.headers, body, actor=f"key:{principal.key_id}", at=guard.clock()
+        )
+        if found:
+            message = "; ".join(f"{w.clause}: {w.reason}" for w in found)
+            raise ApiError(400, "invalid_request", f"refused: {message}", code="weakening_attempt")
+
     async def handle(self, request: Request) -> Response:
         services, guard = self.services, self.services.guard
         body, principal, exchange = await self._admit(request)
         try:
-            request_sha256 = content_sha256(body)
+            body_sha256(body)  # what the audit records hold; a body it cannot take is the client's error
         except rfc8785.CanonicalizationError as exc:
             raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
-        context = RouteContext(principal.tenant, principal.tenant_class, exchange.model, services.clock())
+        await self._refuse_bypass(request, body, principal)
+        contract = await services.contracts.of(principal.tenant)
+        allowed = contract.allowed_providers if contract else None
+        context = RouteContext(
+            principal.tenant,
+            principal.tenant_class,
+            exchange.model,
+            services.clock(),
+            None if allowed is None else frozenset(allowed),
+        )
         route = services.router.route(context)
-        subject = Subject(principal, request.url.path, exchange.model, request_sha256)
+        subject = Subject(principal, request.url.path, exchange.model, body, contract)
 
-        decision = await guard.judge(*screening_view(exchange))
+        decision = await guard.judge(*screening_view(exchange), subject)
         if route.refusal and not decision.denied:
             decision = replace(decision, action=Action.BLOCK, reasons=(route.refusal,), clauses=("routing",))
         if decision.denied:
@@ -106,20 +131,29 @@ class ModelEndpoint:
             return await self._stream(request, exchange, route, subject, decision.id)
         return await self._complete(request, exchange, route, subject, decision.id)
 
+    def _served(self, subject: Subject, provider: Provider, started: float) -> Subject:
+        """Note which provider served the request (for metrics and designation routing)."""
+        services, principal = self.services, subject.principal
+        services.metrics.upstream_seconds.labels(provider.name).observe(time.perf_counter() - started)
+        services.record_use(principal.tenant, principal.key_id, provider.name, subject.model, services.clock())
+        return replace(subject, provider=provider.name)
+
     async def _complete(
-        self, request: Request, exchange: Exchange, route: RouteResult, subject: Subject, input_decision: str
+        self,
+        request: Request,
+        exchange: Exchange,
+        route: RouteResult[Provider],
+        subject: Subject,
+        input_decision: str,
     ) -> Response:
         guard = self.services.guard
         started = time.perf_counter()
         try:
-            provider, reply = await unless_disconnected(
-                request, self.services.router.complete(exchange, route.providers)
-            )
+            provider, reply = await unless_disconnected(request, self.services.router.complete(exchange, route))
         except ApiError as exc:
             return error_response(self.protocol, exc, input_decision)
-        self.services.metrics.upstream_seconds.labels(provider.name).observe(time.perf_counter() - started)
-        subject = replace(subject, provider=provider.name)
-        decision = await guard.judge(reply_view(reply), screening_view(exchange)[1])
+        subject = self._served(subject, provider, started)
+        decision = await guard.judge(reply_view(reply), screening_view(exchange)[1], subject)
         if decision.denied:
             error_body = self.protocol.error_body(refusal(decision))
             await guard.record(decision, subject, "output", error_body)
@@ -129,18 +163,19 @@ class ModelEndpoint:
         return respond(body, input_decision, headers=route.headers)
 
     async def _stream(
-        self, request: Request, exchange: Exchange, route: RouteResult, subject: Subject, input_decision: str
+        self,
+        request: Request,
+        exchange: Exchange,
+        route: RouteResult[Provider],
+        subject: Subject,
+        input_decision: str,
     ) -> Response:
         started = time.perf_counter()
         try:
-            upstream = await unless_disconnected(
-                request, self.services.router.open_stream(exchange, route.providers)
-            )
+            upstream = await unless_disconnected(request, self.services.router.open_stream(exchange, route))
         except ApiError as exc:
             return error_response(self.protocol, exc, input_decision)
-        self.services.metrics.upstream_seconds.labels(upstream.provider.name).observe(
-            time.perf_counter() - started
-        )
+        subject = self._served(subject, upstream.provider, started)
         reply_id = self.protocol.new_id()
         encoder = self.protocol.stream_encoder(
             reply_id=reply_id, model=exchange.model, include_usage=exchange.include_usage

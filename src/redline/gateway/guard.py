@@ -7,7 +7,6 @@ record that is durable before the response it governs is sent.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -16,19 +15,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import rfc8785
 from anyio import to_thread
 
+from redline.audit.records import decision_record
 from redline.audit.sink import AuditSink
 from redline.gateway.metrics import Metrics
 from redline.gateway.tenants import Principal
 from redline.policy import engine
 from redline.policy.decision import Decision
+from redline.policy.model import OperatorPolicy, TenantContract
 from redline.protocols.base import ApiError
 from redline.screening.verdict import Verdict
 
 Screener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict]
 Clock = Callable[[], datetime]
+OperatorPolicySource = Callable[[], OperatorPolicy]  # the operator policy in force now
 
 log = logging.getLogger(__name__)
 # Screening threads of their own: a screener that hangs can exhaust these (and then every request is refused,
@@ -47,28 +48,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def content_sha256(body: Any) -> str:
-    """SHA-256 of the RFC 8785 canonical JSON of `body`, so equal content always hashes equal."""
-    return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
-
-
 @dataclass(frozen=True)
 class Subject:
-    """What a decision is about, for its audit record."""
+    """What a decision is about: who asks for which model under which contract, for deciding and auditing."""
 
     principal: Principal
     endpoint: str
     model: str
-    request_sha256: str
+    request: Mapping[str, Any]
+    contract: TenantContract | None = None
     provider: str | None = None
 
 
 class Guard:
     def __init__(
-        self, screener: Screener, timeout_s: float, metrics: Metrics, audit: AuditSink | None, clock: Clock
+        self,
+        screener: Screener,
+        timeout_s: float,
+        metrics: Metrics,
+        audit: AuditSink,
+        clock: Clock,
+        operator: OperatorPolicySource,
+        retain_content: bool = False,
     ) -> None:
         self.screener, self.timeout_s, self.metrics = screener, timeout_s, metrics
-        self.audit, self.clock = audit, clock
+        self.audit, self.clock, self.operator, self.retain_content = audit, clock, operator, retain_content
         self.limiter: anyio.CapacityLimiter | None = None  # made on first use: it needs the event loop
 
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
@@ -88,39 +92,38 @@ class Guard:
         finally:
             self.metrics.screening_seconds.observe(time.perf_counter() - started)
 
-    async def judge(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Decision:
-        """Screen, then decide under the operator policy."""
-        return engine.decide(await self.screen(messages, tools))
+    async def judge(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, subject: Subject
+    ) -> Decision:
+        """Screen, then decide under the operator policy and the subject's tenant contract."""
+        return engine.decide(
+            await self.screen(messages, tools),
+            tenant=subject.principal.tenant,
+            policy=self.operator(),
+            contract=subject.contract,
+            model=subject.model,
+        )
 
     async def record(
         self, decision: Decision, subject: Subject, direction: str, response: Mapping[str, Any] | None
     ) -> None:
         """Count and audit one decision; returns once the audit record is durable."""
         self.metrics.count_decision(decision, direction)
-        if self.audit is None:
-            return
-        record = {
-            "time": self.clock().astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "decision_id": decision.id,
-            "tenant": subject.principal.tenant,
-            "key_id": subject.principal.key_id,
-            "endpoint": subject.endpoint,
-            "model": subject.model,
-            "provider": subject.provider,
-            "direction": direction,
-            "decision": decision.action.value,
-            "categories": list(decision.categories),
-            "scores": decision.scores,
-            "stage": decision.stage,
-            "reasons": list(decision.reasons),
-            "policy_version": decision.policy_version,
-            "request_sha256": subject.request_sha256,
-            "response_sha256": content_sha256(response) if response is not None else None,
-        }
+        record = decision_record(
+            decision,
+            tenant=subject.principal.tenant,
+            key_id=subject.principal.key_id,
+            endpoint=subject.endpoint,
+            model=subject.model,
+            provider=subject.provider,
+            direction=direction,
+            request=subject.request,
+            response=response,
+            retain_content=self.retain_content or bool(subject.contract and subject.contract.retain_content),
+            at=self.clock(),
+        )
         try:
             await self.audit.append(record)
         except Exception as exc:
             log.exception("audit append failed")
-            raise ApiError(
-                503, "unavailable", "the decision could not be recorded; the request was refused"
-            ) from exc
+            raise ApiError(503, "unavailable", "the decision could not be recorded; the request was refused") from exc

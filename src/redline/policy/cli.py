@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,9 +33,12 @@ contracts_app = typer.Typer(
 )
 
 
-def audit_sink(settings: Settings) -> AuditSink | None:
-    """The audit log for policy changes; None until the audit subsystem is wired in here."""
-    return None
+def audit_sink(settings: Settings) -> AbstractContextManager[AuditSink]:
+    """The audit log that records policy changes and refused weakening attempts, closed (a final checkpoint
+    signed) after use."""
+    from redline.audit.log import open_log
+
+    return closing(open_log(settings))
 
 
 def _settings(config: Path | None) -> Settings:
@@ -60,7 +63,8 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def _service(settings: Settings) -> PolicyService:
+def _service(settings: Settings, sink: AuditSink | None = None) -> PolicyService:
+    """The policy service; commands that change policy use `_acting`, so their changes are audited."""
     from redline.policy.loader import operator_policy
     from redline.policy.service import PolicyService
     from redline.policy.store import PolicyStore
@@ -70,7 +74,14 @@ def _service(settings: Settings) -> PolicyService:
     migrate(engine)
     with _refusals():
         operator = operator_policy(settings.policy.operator_policy)
-    return PolicyService(PolicyStore(engine), audit_sink(settings), operator=operator)
+    return PolicyService(PolicyStore(engine), sink, operator=operator)
+
+
+@contextmanager
+def _acting(settings: Settings) -> Iterator[PolicyService]:
+    """The policy service for a command that changes policy, recording into the audit log."""
+    with audit_sink(settings) as sink:
+        yield _service(settings, sink)
 
 
 def _run(act: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -121,11 +132,11 @@ def policy_apply(file: Path = FileArgument, config: Path | None = ConfigOption) 
     from redline.policy.loader import load_operator_policy
     from redline.policy.model import OperatorPolicy
 
-    service = _service(_settings(config))
     with _refusals():
         policy = load_operator_policy(file).model
     assert isinstance(policy, OperatorPolicy)
-    changed = _run(lambda: service.apply_operator_policy(policy, getpass.getuser()))
+    with _acting(_settings(config)) as service:
+        changed = _run(lambda: service.apply_operator_policy(policy, getpass.getuser()))
     state = "applied" if changed else "already in force:"
     typer.echo(f"{state} operator policy {policy.version}, version {policy.version_hash[:12]}")
 
@@ -150,13 +161,13 @@ def designations_add(file: Path = FileArgument, config: Path | None = ConfigOpti
 
     settings = _settings(config)
     docs = [d.model for d in _load(file, settings) if isinstance(d.model, Designation)]
-    service = _service(settings)
+    with _acting(settings) as service:
 
-    async def add() -> None:
-        for d in docs:
-            await service.add_designation(d, getpass.getuser())
+        async def add() -> None:
+            for d in docs:
+                await service.add_designation(d, getpass.getuser())
 
-    _run(add)
+        _run(add)
     for d in docs:
         typer.echo(f"added {d.id} ({d.status.value}), version {d.version_hash[:12]}")
 
@@ -195,8 +206,8 @@ def designations_lift(
 
     if status not in (LegalStatus.ENJOINED, LegalStatus.RESCINDED):
         raise typer.BadParameter("must be enjoined or rescinded", param_hint="--status")
-    service = _service(_settings(config))
-    d = _run(lambda: service.set_status(designation_id, LegalStatus(status), getpass.getuser()))
+    with _acting(_settings(config)) as service:
+        d = _run(lambda: service.set_status(designation_id, LegalStatus(status), getpass.getuser()))
     typer.echo(f"{d.id} is now {d.status.value}")
 
 
@@ -223,9 +234,9 @@ def designations_impact(
 @contracts_app.command("apply")
 def contracts_apply(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """Apply a tenant contract. A contract that weakens a red line is refused and the attempt recorded."""
-    service = _service(_settings(config))
     text = file.read_text(encoding="utf-8")
-    contract = _run(lambda: service.apply_contract(text, str(file), getpass.getuser()))
+    with _acting(_settings(config)) as service:
+        contract = _run(lambda: service.apply_contract(text, str(file), getpass.getuser()))
     typer.echo(f"applied contract of {contract.tenant}, version {contract.version_hash[:12]}")
 
 

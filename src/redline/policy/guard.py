@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from redline.audit.records import WEAKENING_ATTEMPT, change_record
 from redline.audit.sink import AuditSink
 from redline.policy.decision import Action
 from redline.policy.model import (
@@ -163,25 +164,37 @@ def check_request(headers: Mapping[str, str], body: Mapping[str, Any]) -> list[W
 
 
 def weakening_record(
-    weakenings: list[Weakening], *, source: str, tenant: str | None, file: str | None = None
+    weakenings: list[Weakening],
+    *,
+    source: str,
+    actor: str,
+    tenant: str | None,
+    file: str | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """The audit record of a refused attempt: the clauses and reasons, never the request's content."""
-    return {
-        "type": "weakening_attempt",
-        "at": datetime.now(UTC).isoformat(),
+    change = {
         "source": source,
         "tenant": tenant,
         "file": file,
         "clauses": [w.clause for w in weakenings],
         "reasons": [w.reason for w in weakenings],
     }
+    return change_record(WEAKENING_ATTEMPT, actor=actor, subject=tenant or file or source, change=change, at=at)
 
 
 async def refuse_request(
-    sink: AuditSink, tenant: str | None, headers: Mapping[str, str], body: Mapping[str, Any]
+    sink: AuditSink,
+    tenant: str | None,
+    headers: Mapping[str, str],
+    body: Mapping[str, Any],
+    *,
+    actor: str = "client",
+    at: datetime | None = None,
 ) -> list[Weakening]:
-    """Check one request and record any attempt to skip screening; the gateway answers 400 if any."""
+    """Check one request and record any attempt to skip screening; the gateway answers 400 if any.
+    `actor` is who sent it (the gateway passes the key id)."""
     found = check_request(headers, body)
     if found:
-        await sink.append(weakening_record(found, source="request", tenant=tenant))
+        await sink.append(weakening_record(found, source="request", actor=actor, tenant=tenant, at=at))
     return found

@@ -8,15 +8,15 @@ Call `refresh()` after a designation changes (the admin API does).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol
 
 from prometheus_client import Counter
 
 from redline.policy.designations import RouteContext, route
 from redline.policy.store import PolicyStore
+from redline.routing.router import P, RouteResult
 
 DESIGNATION_EVENTS = Counter(
     "redline_designation_routing_total",
@@ -26,11 +26,6 @@ DESIGNATION_EVENTS = Counter(
 DESIGNATION_REFUSALS = Counter(
     "redline_designation_refusals_total", "Requests refused: designations left no provider.", ["tenant"]
 )
-
-
-class Named(Protocol):
-    @property
-    def name(self) -> str: ...
 
 
 class Context(Protocol):
@@ -44,20 +39,6 @@ class Context(Protocol):
     def model(self) -> str: ...
     @property
     def now(self) -> datetime: ...
-
-
-P = TypeVar("P", bound=Named)
-
-
-@dataclass(frozen=True)
-class Routed(Generic[P]):
-    """The same fields as the router's RouteResult, with providers resolved; `models` maps a successor
-    provider to the model name to ask it for when the designation names one."""
-
-    providers: tuple[P, ...]
-    headers: Mapping[str, str] = field(default_factory=dict)
-    refusal: str | None = None
-    models: Mapping[str, str] = field(default_factory=dict)
 
 
 class DesignationFilter(Generic[P]):
@@ -77,7 +58,7 @@ class DesignationFilter(Generic[P]):
                 self._first_uses[tenant] = self.store.first_uses(tenant)
             return self._first_uses[tenant]
 
-    def __call__(self, context: Context, candidates: list[P]) -> Routed[P]:
+    def __call__(self, context: Context, candidates: list[P]) -> RouteResult[P]:
         ctx = RouteContext(context.tenant, context.tenant_class, context.model)
         result = route(
             ctx, [p.name for p in candidates], self.designations, self._usage(ctx.tenant), context.now
@@ -87,7 +68,7 @@ class DesignationFilter(Generic[P]):
         if result.refusal:
             DESIGNATION_REFUSALS.labels(ctx.tenant).inc()
         targets = [t for t in result.targets if t.provider in self.by_name]
-        return Routed(
+        return RouteResult(
             providers=tuple(self.by_name[t.provider] for t in targets),
             headers=result.headers,
             refusal=result.refusal,

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from redline.audit.records import DESIGNATION_CHANGE, POLICY_CHANGE, change_record
 from redline.audit.sink import AuditSink
 from redline.policy import loader
 from redline.policy.designations import Outcome, RouteContext, route
@@ -100,18 +101,14 @@ class PolicyService:
         old: PolicyDocument | None,
         actor: str,
     ) -> None:
-        await self._record(
-            {
-                "type": "policy_change",
-                "at": self.clock().isoformat(),
-                "actor": actor,
-                "kind": kind,
-                "subject": subject,
-                "action": action,
-                "version_hash": new.version_hash,
-                "previous_version_hash": old.version_hash if old else None,
-            }
-        )
+        change = {
+            "document": kind,
+            "action": action,
+            "version_hash": new.version_hash,
+            "previous_version_hash": old.version_hash if old else None,
+        }
+        record_kind = DESIGNATION_CHANGE if kind == "designation" else POLICY_CHANGE
+        await self._record(change_record(record_kind, actor=actor, subject=subject, change=change, at=self.clock()))
 
     async def designations(self) -> list[Designation]:
         return await self._db(self.store.designations)
@@ -146,8 +143,11 @@ class PolicyService:
         try:
             docs = loader.parse(text, file, self.operator)
         except loader.WeakeningError as exc:
-            record = weakening_record(exc.weakenings, source="contract", tenant=exc.tenant, file=file)
-            await self._record(record | {"actor": actor, "at": self.clock().isoformat()})
+            await self._record(
+                weakening_record(
+                    exc.weakenings, source="contract", actor=actor, tenant=exc.tenant, file=file, at=self.clock()
+                )
+            )
             raise
         contracts = loader.only(docs, TenantContract)
         if len(contracts) != len(docs):

@@ -3,17 +3,18 @@
 Retries and fallbacks happen only before anything has been sent to the client: a stream is handed over
 once its upstream answered with a good status, and is never retried after that.
 
-`candidate_filter` is the one seam for routing policy (supply-chain designations): given the tenant and the
-providers serving the model, it returns the providers to use, extra response headers (a phase-out deadline,
-say) or a refusal.
+`candidate_filter` is the one seam for routing policy (supply-chain designations, see
+redline.policy.hook): given the tenant and the providers serving the model, it returns the providers to use,
+the upstream model to ask a successor provider for, extra response headers (a phase-out deadline, say) or a
+refusal. A tenant contract's `allowed_providers` bounds whatever it returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from redline.exchange import Exchange, Reply
 from redline.protocols.base import ApiError
@@ -22,24 +23,36 @@ from redline.routing.providers import Provider, UpstreamStream
 T = TypeVar("T")
 
 
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+P = TypeVar("P", bound=Named)
+
+
 @dataclass(frozen=True)
 class RouteContext:
     tenant: str
     tenant_class: str
     model: str
     now: datetime
+    allowed_providers: frozenset[str] | None = None  # the tenant contract's list; None: any
 
 
 @dataclass(frozen=True)
-class RouteResult:
-    """Providers to try in order; `refusal`, when set, is the reason the request may not be routed at all."""
+class RouteResult(Generic[P]):
+    """Providers to try in order; `refusal`, when set, is the reason the request may not be routed at all.
+    `models` maps a provider to the upstream model to ask it for, when that is not the requested one (a
+    designation's successor serving the model under its own name)."""
 
-    providers: tuple[Provider, ...]
+    providers: tuple[P, ...]
     headers: Mapping[str, str] = field(default_factory=dict)
     refusal: str | None = None
+    models: Mapping[str, str] = field(default_factory=dict)
 
 
-CandidateFilter = Callable[[RouteContext, list[Provider]], RouteResult]
+CandidateFilter = Callable[[RouteContext, list[Provider]], RouteResult[Provider]]
 
 
 class Router:
@@ -50,7 +63,7 @@ class Router:
     def models(self) -> list[str]:
         return sorted({m for p in self.providers for m in p.settings.models})
 
-    def route(self, context: RouteContext) -> RouteResult:
+    def route(self, context: RouteContext) -> RouteResult[Provider]:
         """The providers for this request, or an ApiError when none is configured or none serves the model."""
         if not self.providers:
             raise ApiError(503, "unavailable", "no upstream provider is configured; only screening is served")
@@ -59,9 +72,15 @@ class Router:
             raise ApiError(
                 404, "not_found", f"model {context.model!r} is not served here", "model", "model_not_found"
             )
-        if self.candidate_filter is None:
-            return RouteResult(tuple(candidates))
-        return self.candidate_filter(context, candidates)
+        result = RouteResult(tuple(candidates))
+        if self.candidate_filter is not None:
+            result = self.candidate_filter(context, candidates)
+        allowed = context.allowed_providers
+        if allowed is None or result.refusal or all(p.name in allowed for p in result.providers):
+            return result
+        kept = tuple(p for p in result.providers if p.name in allowed)
+        refusal = None if kept else f"the tenant's contract allows only providers {sorted(allowed)}"
+        return replace(result, providers=kept, refusal=refusal)
 
     @staticmethod
     def _attempts(providers: tuple[Provider, ...]) -> Iterator[Provider]:
@@ -82,14 +101,21 @@ class Router:
                 last = exc
         raise last or ApiError(503, "unavailable", "no provider may serve this request")
 
-    async def complete(self, exchange: Exchange, providers: tuple[Provider, ...]) -> tuple[Provider, Reply]:
+    @staticmethod
+    def _for(exchange: Exchange, route: RouteResult[Provider], provider: Provider) -> Exchange:
+        model = route.models.get(provider.name)
+        return exchange if model is None else replace(exchange, model=model)
+
+    async def complete(self, exchange: Exchange, route: RouteResult[Provider]) -> tuple[Provider, Reply]:
         async def call(provider: Provider) -> tuple[Provider, Reply]:
-            return provider, await provider.complete(exchange)
+            return provider, await provider.complete(self._for(exchange, route, provider))
 
-        return await self._first_success(providers, call)
+        return await self._first_success(route.providers, call)
 
-    async def open_stream(self, exchange: Exchange, providers: tuple[Provider, ...]) -> UpstreamStream:
-        return await self._first_success(providers, lambda provider: provider.open_stream(exchange))
+    async def open_stream(self, exchange: Exchange, route: RouteResult[Provider]) -> UpstreamStream:
+        return await self._first_success(
+            route.providers, lambda provider: provider.open_stream(self._for(exchange, route, provider))
+        )
 
     async def aclose(self) -> None:
         for provider in self.providers:
