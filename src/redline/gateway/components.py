@@ -108,15 +108,15 @@ def build(
     policy_store = PolicyStore(engine)
     providers = [Provider(p) for p in settings.providers]
     designations = DesignationFilter(policy_store, providers)
+    tenants = TenantStore(engine)
+    operator = operator_policy(settings.policy.operator_policy)
     return Components(
         settings=settings,
         engine=engine,
         audit=audit,
         owned_log=owned_log,
-        tenants=TenantStore(engine),
-        policy=PolicyService(
-            policy_store, audit, operator=operator_policy(settings.policy.operator_policy), clock=clock
-        ),
+        tenants=tenants,
+        policy=PolicyService(policy_store, audit, operator=operator, clock=clock, tenant_classes=tenants.classes),
         designations=designations,
         contracts=Contracts(policy_store),
         usage=UsageRecorder(designations.record_use),

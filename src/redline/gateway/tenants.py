@@ -75,6 +75,11 @@ class TenantStore:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(sa.select(tenants).order_by(tenants.c.name))]
 
+    def classes(self) -> dict[str, str]:
+        """Every tenant's class, by name."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(tenants.c.name, tenants.c.tenant_class)).tuples().all())
+
     def create_key(self, tenant: str, models: list[str] | None = None) -> tuple[str, str]:
         """Create a key for `tenant`; return (key_id, key). The key itself is never stored or shown again."""
         key_id = secrets.token_hex(5)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class UsageRecorder:
     def __init__(self, record: RecordUse) -> None:
         self.record = record
-        self.queue: queue.SimpleQueue[Use | None] = queue.SimpleQueue()
+        self.queue: queue.Queue[Use | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
         self.thread.start()
 
@@ -31,11 +31,20 @@ class UsageRecorder:
         self.queue.put((tenant, key_id, provider, model, at))
 
     def _run(self) -> None:
-        while (use := self.queue.get()) is not None:
+        while True:
+            use = self.queue.get()
             try:
+                if use is None:
+                    return
                 self.record(*use)
-            except Exception:  # a lost usage row must not stop the writer; routing falls back to the store
+            except Exception:  # a lost usage row must not stop the writer
                 log.exception("recording provider use failed")
+            finally:
+                self.queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every use noted so far is written."""
+        self.queue.join()
 
     def close(self) -> None:
         """Write what is queued, then stop."""

@@ -65,6 +65,7 @@ def _refusals() -> Iterator[None]:
 
 def _service(settings: Settings, sink: AuditSink | None = None) -> PolicyService:
     """The policy service; commands that change policy use `_acting`, so their changes are audited."""
+    from redline.gateway.tenants import TenantStore
     from redline.policy.loader import operator_policy
     from redline.policy.service import PolicyService
     from redline.policy.store import PolicyStore
@@ -74,7 +75,7 @@ def _service(settings: Settings, sink: AuditSink | None = None) -> PolicyService
     migrate(engine)
     with _refusals():
         operator = operator_policy(settings.policy.operator_policy)
-    return PolicyService(PolicyStore(engine), sink, operator=operator)
+    return PolicyService(PolicyStore(engine), sink, operator=operator, tenant_classes=TenantStore(engine).classes)
 
 
 @contextmanager

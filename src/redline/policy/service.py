@@ -6,7 +6,7 @@ weaken a red line is refused and recorded too (`weakening_attempt`). Store calls
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -79,11 +79,15 @@ class PolicyService:
         *,
         operator: OperatorPolicy | None = None,
         clock: Clock = utcnow,
+        tenant_classes: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
+        """`tenant_classes` gives every known tenant's class (the gateway's tenants table); a tenant's contract
+        names its class too."""
         self.store = store
         self.sink = sink
         self.operator = operator or loader.bundled_operator_policy()
         self.clock = clock
+        self.tenant_classes = tenant_classes
 
     async def _record(self, record: dict[str, Any]) -> None:
         if self.sink is not None:
@@ -180,6 +184,7 @@ class PolicyService:
         d = await self.designation(designation_id)
         now = self.clock()
         classes = {c.tenant: c.tenant_class for c in await self._db(self.store.contracts)}
+        classes |= await self._db(self.tenant_classes)
         since = (now - timedelta(days=days)).date()
         days_left = (
             (d.phaseout_deadline - now).days if d.phaseout_deadline and now < d.phaseout_deadline else None
