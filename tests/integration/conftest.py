@@ -4,11 +4,16 @@ Only the classifier is the marker-based test screener, so the mechanics are exac
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -23,6 +28,7 @@ from tests.gateway.screener import marker_screener
 from tests.gateway.upstream import FakeUpstream
 from tests.policy.support import EXAMPLES, Clock
 
+ROOT = Path(__file__).parents[2]
 ADMIN_TOKEN_ENV = "REDLINE_TEST_ADMIN_TOKEN"
 ADMIN_TOKEN = "integration-admin-token"
 MODEL = "frontier-large"  # served by provider A; provider B serves it as b-frontier-large
@@ -34,6 +40,22 @@ def upstream() -> Iterator[tuple[str, FakeUpstream]]:
     fake = FakeUpstream()
     with ServerThread(fake.app()) as url:
         yield url, fake
+
+
+def redline_serve(args: list[str], cwd: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`python ARGS --port PORT` (a `redline serve` command line) in its own process; returns once it answers."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    command = [sys.executable, *args, "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/healthz")
+            return proc, url
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < deadline, "redline serve did not start"
+            time.sleep(0.1)
 
 
 def write_config(directory: Path, upstream_url: str) -> Path:

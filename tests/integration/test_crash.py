@@ -3,10 +3,8 @@ restarted; every decision id any client received is in the audit log, and the lo
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,27 +15,15 @@ from redline.audit.log import open_log
 from redline.config import load_settings
 from tests.gateway.conftest import free_port
 from tests.gateway.upstream import FakeUpstream
-from tests.integration.conftest import MODEL, make_tenants, write_config
+from tests.integration.conftest import MODEL, make_tenants, redline_serve, write_config
 
-ROOT = Path(__file__).parents[2]
 CLIENTS = 16
 BEFORE_KILL = 300  # decisions received before the kill
 
 
 def serve(config: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """`redline serve` in its own process; returns once it answers."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    command = [sys.executable, "-m", "tests.integration.marker_serve", "serve", "--config", str(config)]
-    proc = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=config.parent, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{url}/healthz")
-            return proc, url
-        except httpx.TransportError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redline serve did not start"
-            time.sleep(0.1)
+    command = ["-m", "tests.integration.marker_serve", "serve", "--config", str(config)]
+    return redline_serve(command, config.parent, port)
 
 
 def load(url: str, key: str, received: list[str], stop: threading.Event, n: int) -> None:
