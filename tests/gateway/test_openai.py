@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from redline.audit.records import body_sha256
-from tests.gateway.conftest import Gateway
-from tests.gateway.upstream import MARKER
+from tests.gateway.conftest import WINDOW, Gateway
+from tests.gateway.upstream import MARKER, SPLIT_ANSWER
 
 TOOLS = [
     {
@@ -195,6 +195,17 @@ def test_red_line_answer_is_cut_mid_stream(gateway: Gateway) -> None:
     assert chunks[-1].choices[0].finish_reason == "content_filter"
     record = gateway.audit.records[-1]
     assert (record["direction"], record["decision"]) == ("output", "block")
+
+
+def test_red_line_straddling_two_windows_is_cut(gateway: Gateway) -> None:
+    chunks = list(
+        client(gateway).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "ANSWER-SPLIT"}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == SPLIT_ANSWER[:WINDOW]  # the first window alone was clean, so it went out; nothing more
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
 
 
 def test_red_line_answer_not_streamed_is_403(gateway: Gateway) -> None:

@@ -5,6 +5,7 @@ in the last user message, so tests need no shared script:
   CALL-TOOL          answer with a call to the first tool (arguments {"city": "Paris"})
   CALL-TOOL-REDLINE  the same call with a red-line marker in its arguments
   ANSWER-REDLINE     a long answer with a red-line marker in the middle
+  ANSWER-SPLIT       a long answer whose red-line marker straddles the 100th character (a window's end)
   SLOW-STREAM        stream slowly for a long time (to observe cancellation)
   BREAK-STREAM       drop the connection in the middle of a stream
   SLOW-ANSWER        answer a non-streamed request only after a long time (to observe cancellation)
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 MARKER = "REDLINE-TEST-WEAPON"
 REDLINE_ANSWER = "safe words " * 40 + MARKER + " and the rest of it" * 40
+SPLIT_ANSWER = "safe " * 19 + MARKER + " and the rest of it" * 40
 
 
 @dataclass
@@ -234,4 +236,6 @@ def _answer(user: str, tools: list[str]) -> tuple[str, dict[str, str] | None]:
         return "", {"name": tools[0], "arguments": json.dumps({"city": city})}
     if "ANSWER-REDLINE" in user:
         return REDLINE_ANSWER, None
+    if "ANSWER-SPLIT" in user:
+        return SPLIT_ANSWER, None
     return f"You said: {user}", None

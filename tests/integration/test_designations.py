@@ -116,3 +116,14 @@ def test_a_contract_weakening_a_red_line_is_refused_and_audited(deployment: Depl
         openai_client(deployment, "northwind").chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "REDLINE-TEST-SURVEIL"}]
         )
+
+
+def test_a_contract_bounds_the_providers_a_tenant_is_routed_to(deployment: Deployment) -> None:
+    admin = httpx.Client(base_url=deployment.url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    only_b = (EXAMPLES / "contracts" / "northwind.yaml").read_text().replace("[provider-a, provider-b]", "[provider-b]")
+    assert admin.post("/admin/contracts", content=only_b).status_code == 201
+    with pytest.raises(openai.PermissionDeniedError) as refused:  # the model is served by provider A only
+        ask(deployment, "northwind")
+    assert refused.value.code == "routing.refused" and "provider-b" in refused.value.message
+    assert deployment.upstream.calls == []
+    assert served_by(deployment, "army-logistics") == ("pa", MODEL, None)  # other tenants unaffected

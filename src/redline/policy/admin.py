@@ -85,8 +85,8 @@ def _impact(report: Impact) -> dict[str, Any]:
 def admin_routes(
     service: PolicyService, token_env: str, on_change: Callable[[], None] = lambda: None
 ) -> list[Route]:
-    """Routes under /admin/designations and /admin/contracts. `on_change` runs after a designation changes
-    (the router hook's `refresh`)."""
+    """Routes under /admin/designations and /admin/contracts. `on_change` runs after a designation or a
+    contract changes (the gateway reloads designations and forgets cached contracts)."""
 
     async def list_designations(request: Request) -> Response:
         found = await service.designations()
@@ -121,6 +121,7 @@ def admin_routes(
 
     async def apply_contract(request: Request) -> Response:
         contract = await service.apply_contract(await _text(request), "<request>", ACTOR)
+        on_change()
         return JSONResponse({"tenant": contract.tenant, "version_hash": contract.version_hash}, 201)
 
     async def show_contract(request: Request) -> Response:
