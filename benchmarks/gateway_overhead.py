@@ -4,15 +4,14 @@ Run from the repository root:  python -m benchmarks.gateway_overhead [--requests
 
 The fake upstream of the tests and the gateway each run in their own uvicorn process; this process drives
 both with the same httpx client at concurrency 1, 16 and 64, streaming and not. Latency is to the last byte.
-The gateway screens every request and answer with redline's classifier when it is importable, else with the
-tests' marker screener (said so in the output).
+The gateway screens every request and answer with redline's classifier when its model is shipped, else with
+the tests' marker screener (said so in the output), and records every decision in its audit log.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import socket
 import statistics
@@ -22,11 +21,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 import httpx
 
-REAL_SCREENER = importlib.util.find_spec("redline.screening.screener") is not None
+REAL_SCREENER = files("redline.screening").joinpath("model", "model.json").is_file()  # the shipped model
 CONCURRENCY = (1, 16, 64)
 ROW = "{:<7}{:>5} | {:>10} {:>9} {:>6} | {:>11} {:>9} {:>6} | {:>9} {:>9}"
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the capital of France?"}]}

@@ -119,6 +119,6 @@ def build(
         policy=PolicyService(policy_store, audit, operator=operator, clock=clock, tenant_classes=tenants.classes),
         designations=designations,
         contracts=Contracts(policy_store),
-        usage=UsageRecorder(designations.record_use),
+        usage=UsageRecorder(designations.record_uses),
         router=Router(providers, candidate_filter or designations),
     )

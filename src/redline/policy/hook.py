@@ -15,7 +15,7 @@ from typing import Generic, Protocol
 from prometheus_client import Counter
 
 from redline.policy.designations import RouteContext, route
-from redline.policy.store import PolicyStore
+from redline.policy.store import PolicyStore, Use
 from redline.routing.router import P, RouteResult
 
 DESIGNATION_EVENTS = Counter(
@@ -77,7 +77,12 @@ class DesignationFilter(Generic[P]):
 
     def record_use(self, tenant: str, key_id: str, provider: str, model: str, at: datetime) -> None:
         """Count one served request; its first use of a provider is what later tells existing use from new."""
-        self.store.record_use(tenant, key_id, provider, model, at)
+        self.record_uses([(tenant, key_id, provider, model, at)])
+
+    def record_uses(self, uses: Sequence[Use]) -> None:
+        """Count many served requests in one write (the gateway batches them off the event loop)."""
+        self.store.record_uses(uses)
         with self._lock:
-            if tenant in self._first_uses:
-                self._first_uses[tenant].setdefault(provider, at)
+            for tenant, _, provider, _, at in uses:
+                if tenant in self._first_uses:
+                    self._first_uses[tenant].setdefault(provider, at)

@@ -7,7 +7,7 @@ Applied documents are kept as an append-only history (`policy_documents`), so `c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from redline.policy.model import Designation, LegalStatus, OperatorPolicy, PolicyDocument, TenantContract
+
+Use = tuple[str, str, str, str, datetime]
+"""One served request: tenant, key id, provider, model, when."""
 
 D = TypeVar("D", bound=PolicyDocument)
 
@@ -164,22 +167,27 @@ class PolicyStore:
 
     def record_use(self, tenant: str, key_id: str, provider: str, model: str, at: datetime) -> None:
         """Count one request of `tenant` to `provider`: first/last use, and per key, model and day."""
-        use = self._insert(provider_usage).values(
-            tenant=tenant, provider=provider, first_used=at, last_used=at
-        )
-        daily = self._insert(usage_daily).values(
-            provider=provider, tenant=tenant, key_id=key_id, model=model, day=at.date(), requests=1
-        )
+        self.record_uses([(tenant, key_id, provider, model, at)])
+
+    def record_uses(self, uses: Sequence[Use]) -> None:
+        """Count many requests, `(tenant, key_id, provider, model, at)` each, in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(
-                use.on_conflict_do_update(index_elements=["tenant", "provider"], set_={"last_used": at})
-            )
-            conn.execute(
-                daily.on_conflict_do_update(
-                    index_elements=["provider", "tenant", "key_id", "model", "day"],
-                    set_={"requests": usage_daily.c.requests + 1},
+            for tenant, key_id, provider, model, at in uses:
+                use = self._insert(provider_usage).values(
+                    tenant=tenant, provider=provider, first_used=at, last_used=at
                 )
-            )
+                daily = self._insert(usage_daily).values(
+                    provider=provider, tenant=tenant, key_id=key_id, model=model, day=at.date(), requests=1
+                )
+                conn.execute(
+                    use.on_conflict_do_update(index_elements=["tenant", "provider"], set_={"last_used": at})
+                )
+                conn.execute(
+                    daily.on_conflict_do_update(
+                        index_elements=["provider", "tenant", "key_id", "model", "day"],
+                        set_={"requests": usage_daily.c.requests + 1},
+                    )
+                )
 
     def first_uses(self, tenant: str) -> dict[str, datetime]:
         """When `tenant` first used each provider: what tells existing use from new use."""
