@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from redline.cli import app as cli
 from redline.config import load_settings
 from redline.gateway.app import create_app
 from redline.gateway.components import Components
+from redline.gateway.guard import Screener
 from redline.gateway.tenants import TenantStore
 from redline.store import connect, migrate
 from tests.gateway.conftest import ServerThread
@@ -112,16 +114,24 @@ class Deployment:
         return result.stdout
 
 
+@contextmanager
+def deploy(tmp_path: Path, upstream: tuple[str, FakeUpstream], screener: Screener | None) -> Iterator[Deployment]:
+    """The gateway of `write_config(tmp_path)` in a server thread; `screener` None: redline's classifier."""
+    url, fake = upstream
+    fake.reset()
+    config = write_config(tmp_path, url)
+    keys = make_tenants(config)
+    clock = Clock(datetime(2026, 1, 15, tzinfo=UTC))
+    app = create_app(load_settings(config), screener=screener, clock=clock)
+    with ServerThread(app) as gateway:
+        yield Deployment(gateway, config, keys, clock, fake, app.state.components)
+
+
 @pytest.fixture
 def deployment(
     tmp_path: Path, upstream: tuple[str, FakeUpstream], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deployment]:
-    url, fake = upstream
-    fake.reset()
+    """The whole system with the marker screener."""
     monkeypatch.setenv(ADMIN_TOKEN_ENV, ADMIN_TOKEN)
-    config = write_config(tmp_path, url)
-    keys = make_tenants(config)
-    clock = Clock(datetime(2026, 1, 15, tzinfo=UTC))
-    app = create_app(load_settings(config), screener=marker_screener, clock=clock)
-    with ServerThread(app) as gateway:
-        yield Deployment(gateway, config, keys, clock, fake, app.state.components)
+    with deploy(tmp_path, upstream, marker_screener) as deployed:
+        yield deployed

@@ -73,6 +73,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await parts.start()
+        await guard.warm_up()
         try:
             yield
         finally:

@@ -75,6 +75,14 @@ class Guard:
         self.audit, self.clock, self.operator, self.retain_content = audit, clock, operator, retain_content
         self.limiter: anyio.CapacityLimiter | None = None  # made on first use: it needs the event loop
 
+    async def warm_up(self) -> None:
+        """Screen once at startup, so the first request does not pay (and time out on) loading the model.
+        A screener that fails here is logged; requests are then refused until it works (fail closed)."""
+        try:
+            await to_thread.run_sync(self.screener, [{"role": "user", "content": "warm-up"}], None)
+        except Exception:
+            log.exception("the screener failed to start; model requests will be refused with 503")
+
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(SCREENING_THREADS)
