@@ -60,7 +60,8 @@ def refusal(decision: Decision) -> ApiError:
         message = f"This request {verb} the red line {category!r} and was refused by policy."
         return ApiError(403, "policy_violation", message, code=f"red_line.{category}", decision_id=decision.id)
     message = "; ".join(decision.reasons) or "refused by policy"
-    return ApiError(403, "policy_violation", message, code="routing.refused", decision_id=decision.id)
+    code = "routing.refused" if "routing" in decision.clauses else "policy.refused"  # e.g. a contract's model list
+    return ApiError(403, "policy_violation", message, code=code, decision_id=decision.id)
 
 
 class ModelEndpoint:
@@ -107,14 +108,9 @@ class ModelEndpoint:
             raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
         await self._refuse_bypass(request, body, principal)
         contract = await services.contracts.of(principal.tenant)
-        allowed = contract.allowed_providers if contract else None
-        context = RouteContext(
-            principal.tenant,
-            principal.tenant_class,
-            exchange.model,
-            services.clock(),
-            None if allowed is None else frozenset(allowed),
-        )
+        allowed = contract.allowed_providers if contract is not None else None
+        providers = None if allowed is None else frozenset(allowed)
+        context = RouteContext(principal.tenant, principal.tenant_class, exchange.model, services.clock(), providers)
         route = services.router.route(context)
         subject = Subject(principal, request.url.path, exchange.model, body, contract)
 
