@@ -6,6 +6,7 @@ restores everyone. Attempts to weaken the red lines are refused and audited."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -127,3 +128,20 @@ def test_a_contract_bounds_the_providers_a_tenant_is_routed_to(deployment: Deplo
     assert refused.value.code == "routing.refused" and "provider-b" in refused.value.message
     assert deployment.upstream.calls == []
     assert served_by(deployment, "army-logistics") == ("pa", MODEL, None)  # other tenants unaffected
+
+
+def test_a_designation_added_by_the_cli_reaches_the_running_gateway(deployment: Deployment) -> None:
+    deployment.clock.now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    deployment.redline("designations", "add", str(ORDERS))  # another process, the same database
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            ask(deployment, "interior-records")
+        except openai.PermissionDeniedError as refused:
+            assert "scr-2026-civilian" in refused.message
+            break
+        assert time.monotonic() < deadline, "the gateway never saw the designation"
+        time.sleep(0.2)
+    log = records(deployment)
+    assert [r["subject"] for r in log if r["kind"] == "designation_change"] == ["scr-2026-civilian", "scr-2026-defense"]
+    assert (log[-1]["tenant"], log[-1]["clauses"]) == ("interior-records", ["routing"])

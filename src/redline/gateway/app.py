@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, Route
@@ -75,7 +76,12 @@ def create_app(
         await parts.start()
         await guard.warm_up()
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                background.start_soon(parts.reload_designations)
+                try:
+                    yield
+                finally:
+                    background.cancel_scope.cancel()
         finally:
             await parts.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 from anyio import to_thread
 from cachetools import TTLCache
 from sqlalchemy import Engine
@@ -29,6 +30,7 @@ from redline.routing.router import CandidateFilter, Router
 from redline.store import connect, migrate
 
 CONTRACT_TTL_S = 5.0  # like keys: a contract applied by another process takes effect within this time
+DESIGNATIONS_RELOAD_S = 5.0  # designations changed by another process (the CLI) take effect within this time
 STARTUP_ACTOR = "startup"
 
 
@@ -75,6 +77,12 @@ class Components:
             for path in sorted(Path(config.contracts_dir).glob("**/*.y*ml")):
                 await self.policy.apply_contract(path.read_text(encoding="utf-8"), str(path), STARTUP_ACTOR)
         self.refresh()
+
+    async def reload_designations(self) -> None:
+        """Reload designations periodically, for changes made outside this process; runs until cancelled."""
+        while True:
+            await anyio.sleep(DESIGNATIONS_RELOAD_S)
+            await to_thread.run_sync(self.designations.refresh)
 
     async def stop(self) -> None:
         """Flush usage, close upstream connections, then the log (commits pending records, signs a last
