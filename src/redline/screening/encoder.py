@@ -44,7 +44,7 @@ class MiniLMEncoder:
 
     dim = 384
 
-    def __init__(self, directory: Path | None = None, max_tokens: int = 256) -> None:
+    def __init__(self, directory: Path | None = None, max_tokens: int = 256, adapters: Path | None = None) -> None:
         directory = directory or model_dir()
         config = json.loads((directory / "config.json").read_text())
         self.heads: int = config["num_attention_heads"]
@@ -56,6 +56,17 @@ class MiniLMEncoder:
         self.tokenizer.enable_truncation(max_tokens)
         raw = load_file(str(directory / "model.safetensors"))
         self.w = {k.removeprefix("bert.").removeprefix("model."): v.astype(np.float32) for k, v in raw.items()}
+        if adapters is not None:
+            self.merge_adapters(dict(np.load(adapters)))
+
+    def merge_adapters(self, adapters: dict[str, Array]) -> None:
+        """Add trained low-rank deltas (W += scale * B @ A) to the base weights."""
+        scale = float(adapters.get("scale", np.ones(1))[0])
+        for key, a in adapters.items():
+            if key.endswith(".A"):
+                name = key[: -len(".A")]
+                delta = adapters[name + ".B"].astype(np.float32) @ a.astype(np.float32)
+                self.w[name + ".weight"] = self.w[name + ".weight"] + scale * delta
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Array:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

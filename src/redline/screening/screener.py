@@ -1,6 +1,7 @@
 """The cascade screener behind `redline.screen`.
 
 normalise -> window -> stage 1 on every window -> (only the uncertain windows) stage 2 -> verdict.
+Stage 2's probability is a fixed blend of stage 1's and the tuned encoder's (`stage2_weight` on the latter).
 Thresholds come with the shipped model (chosen on the validation split by `redline train`). Reported scores
 are mapped so that 0.5 is the decision boundary of the stage that decided: flagged iff score >= 0.5.
 """
@@ -17,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from redline.screening.encoder import MiniLMEncoder, default_encoder
+from redline.screening.encoder import MiniLMEncoder
 from redline.screening.flatten import flatten
 from redline.screening.normalize import normalize
 from redline.screening.stage1 import FloatArray, NgramModel, softmax
 from redline.screening.stage2 import EmbeddingHead
-from redline.screening.verdict import RED_LINES, Verdict
+from redline.screening.verdict import LABELS, RED_LINES, Verdict
 from redline.screening.windows import windows
 
 MODEL_DIR = Path(__file__).parent / "model"
@@ -31,12 +32,16 @@ Input = str | Sequence[Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Thresholds:
-    """`low`: below it on every red line stage 1 allows; `high`: at or above it stage 1 flags;
-    `stage2[c]`: stage 2's threshold for red line c."""
+    """`low`: a window whose red-line probabilities are all below it is settled as allowed by stage 1;
+    `stage2[c]`: the threshold on the blended stage-2 probability for red line c."""
 
     low: float
-    high: float
     stage2: dict[str, float]
+
+    def high(self, category: str, stage2_weight: float) -> float:
+        """Stage 2 blends (1 - w) * stage 1 + w * encoder, so from stage2[c] / (1 - w) on, stage 1's probability
+        alone decides red line c: stage 1 flags it without the encoder, with the same verdict."""
+        return min(self.stage2[category] / (1 - stage2_weight), 0.995)
 
 
 def to_score(probability: float, threshold: float) -> float:
@@ -56,10 +61,14 @@ class CascadeScreener:
         encoder: MiniLMEncoder | None = None,
         window_size: int = 160,
         window_stride: int = 120,
+        stage2_weight: float = 0.5,
+        adapters: Path | None = None,
     ) -> None:
         self.stage1 = stage1
         self.head = head
         self.thresholds = thresholds
+        self.stage2_weight = stage2_weight
+        self._adapters = adapters
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         self.window_size = window_size
@@ -72,9 +81,11 @@ class CascadeScreener:
         return cls(
             NgramModel.load(directory / "stage1.npz"),
             EmbeddingHead.load(directory / "stage2.npz"),
-            Thresholds(low=t["low"], high=t["high"], stage2=t["stage2"]),
+            Thresholds(low=t["low"], stage2=t["stage2"]),
             window_size=meta["window"]["size"],
             window_stride=meta["window"]["stride"],
+            stage2_weight=meta["stage2_weight"],
+            adapters=directory / "adapters.npz",
         )
 
     @property
@@ -82,7 +93,7 @@ class CascadeScreener:
         if self._encoder is None:
             with self._encoder_lock:
                 if self._encoder is None:
-                    self._encoder = default_encoder()
+                    self._encoder = MiniLMEncoder(adapters=self._adapters)
         return self._encoder
 
     def prepare(self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
@@ -96,45 +107,53 @@ class CascadeScreener:
         """Screen a batch: stage 1 runs over all windows at once, stage 2 over the uncertain ones at once."""
         prepared = [self.prepare(item, tools) for item, tools in items]
         flat = [w for ws in prepared for w in ws]
-        owner = np.repeat(np.arange(len(prepared)), [len(ws) for ws in prepared])
         if not flat:
             return []
-        logits1 = self.stage1.logits(flat)
-        p1 = softmax(logits1)
-        red = len(RED_LINES)
-        t = self.thresholds
-        window_max = p1[:, :red].max(axis=1)
-        uncertain = np.flatnonzero((window_max >= t.low) & (window_max < t.high))
-        p2 = np.zeros_like(p1)
+        owner = np.repeat(np.arange(len(prepared)), [len(ws) for ws in prepared])
+        p1 = softmax(self.stage1.logits(flat))[:, : len(RED_LINES)]
+        high = np.array([self.thresholds.high(c, self.stage2_weight) for c in RED_LINES], dtype=np.float32)
+        # Per input and red line, stage 1 settles it when some window reaches `high` (flag) or no window reaches
+        # `low` (allow); a window goes to stage 2 when stage 1 is unsure of it and its input has an open red line.
+        flagged = np.zeros((len(prepared), len(RED_LINES)), dtype=bool)
+        np.logical_or.at(flagged, owner, p1 >= high)
+        reaches_low = np.zeros_like(flagged)
+        np.logical_or.at(reaches_low, owner, p1 >= self.thresholds.low)
+        open_input = np.asarray((reaches_low & ~flagged).any(axis=1))
+        uncertain = np.flatnonzero((p1.max(axis=1) >= self.thresholds.low) & open_input[owner])
+        blended = np.zeros_like(p1)
         if uncertain.size:
-            embeddings = self.encoder.encode([flat[i] for i in uncertain])
-            p2[uncertain] = self.head.predict_proba(self.head.inputs(embeddings, logits1[uncertain]))
-        verdicts = []
-        for index in range(len(prepared)):
-            rows = np.flatnonzero(owner == index)
-            verdicts.append(self._verdict(p1[rows], p2[rows], np.isin(rows, uncertain), rows))
-        return verdicts
+            full = np.zeros((uncertain.size, len(LABELS)), dtype=np.float32)
+            full[:, : len(RED_LINES)] = p1[uncertain]
+            full[:, len(RED_LINES) :] = 1 - p1[uncertain].sum(axis=1, keepdims=True)
+            blended[uncertain] = self.stage2_proba([flat[i] for i in uncertain], full)[:, : len(RED_LINES)]
+        in_band = np.zeros(len(flat), dtype=bool)
+        in_band[uncertain] = True
+        return [
+            self._verdict(p1[owner == n], blended[owner == n], in_band[owner == n], high) for n in range(len(prepared))
+        ]
 
-    def _verdict(self, p1: FloatArray, p2: FloatArray, in_band: np.ndarray, rows: np.ndarray) -> Verdict:
-        t = self.thresholds
-        s1 = p1[:, : len(RED_LINES)].max(axis=0)
-        if s1.max() >= t.high:
-            scores = {c: to_score(float(s1[i]), t.high) for i, c in enumerate(RED_LINES)}
-            stage = "stage1"
-        elif not in_band.any():
-            scores = {c: to_score(float(s1[i]), t.low) for i, c in enumerate(RED_LINES)}
-            stage = "stage1"
-        else:
-            s2 = p2[in_band, : len(RED_LINES)].max(axis=0)
-            scores = {c: to_score(float(s2[i]), t.stage2[c]) for i, c in enumerate(RED_LINES)}
-            stage = "stage2"
+    def stage2_proba(self, windows: list[str], stage1_proba: FloatArray) -> FloatArray:
+        tuned = self.head.predict_proba(self.encoder.encode(windows))
+        return (1 - self.stage2_weight) * stage1_proba + self.stage2_weight * tuned
+
+    def _verdict(self, p1: FloatArray, blended: FloatArray, in_band: np.ndarray, high: FloatArray) -> Verdict:
+        s1 = p1.max(axis=0)
+        s2 = blended[in_band].max(axis=0) if in_band.any() else np.zeros_like(s1)
+        scores = {}
+        for i, category in enumerate(RED_LINES):
+            if s1[i] >= high[i]:
+                scores[category] = to_score(float(s1[i]), float(high[i]))
+            elif in_band.any():
+                scores[category] = to_score(float(s2[i]), self.thresholds.stage2[category])
+            else:
+                scores[category] = to_score(float(s1[i]), self.thresholds.low)
         categories = tuple(c for c in RED_LINES if scores[c] >= 0.5)
         return Verdict(
             flagged=bool(categories),
             categories=categories,
             scores=scores,
-            stage=stage,
-            evidence={"windows": len(rows)},
+            stage="stage2" if in_band.any() else "stage1",
+            evidence={"windows": int(p1.shape[0])},
         )
 
 
