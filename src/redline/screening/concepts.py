@@ -148,15 +148,21 @@ INTERACTIONS: list[tuple[str, ...]] = [
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 
 
-def _pattern(entry: str) -> str:
-    if _UNSPACED.search(entry):
-        return re.escape(entry)
-    if entry.endswith("*"):
-        return r"(?<!\w)" + re.escape(entry[:-1])
-    return r"(?<!\w)" + re.escape(entry) + r"(?!\w)"
+def _matcher(entries: list[str]) -> re.Pattern[str]:
+    """One regex per concept. The word-start check is hoisted out of the alternation, so positions inside a
+    word are rejected at once instead of once per entry (several times faster on long inputs)."""
+    unspaced = [re.escape(e) for e in entries if _UNSPACED.search(e)]
+    spaced = [
+        re.escape(e[:-1]) if e.endswith("*") else re.escape(e) + r"(?!\w)"
+        for e in entries
+        if not _UNSPACED.search(e)
+    ]
+    parts = [r"(?<!\w)(?:" + "|".join(spaced) + ")"] if spaced else []
+    parts += unspaced
+    return re.compile("|".join(parts))
 
 
-_MATCHERS = {name: re.compile("|".join(_pattern(e) for e in entries)) for name, entries in CONCEPTS.items()}
+_MATCHERS = {name: _matcher(entries) for name, entries in CONCEPTS.items()}
 FEATURE_NAMES: list[str] = [*CONCEPTS, *("x".join(group) for group in INTERACTIONS)]
 
 
