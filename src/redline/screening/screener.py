@@ -59,8 +59,8 @@ class CascadeScreener:
         head: EmbeddingHead,
         thresholds: Thresholds,
         encoder: MiniLMEncoder | None = None,
-        window_size: int = 160,
-        window_stride: int = 120,
+        window_size: int = 100,
+        window_stride: int = 75,
         stage2_weight: float = 0.5,
         adapters: Path | None = None,
     ) -> None:

@@ -13,7 +13,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
 
 
-def windows(text: str, size: int = 160, stride: int = 120) -> Iterator[str]:
+def windows(text: str, size: int = 100, stride: int = 75) -> Iterator[str]:
     """Yield windows of about `size` tokens, each starting `stride` tokens after the last."""
     if stride <= 0 or size < stride:
         raise ValueError("need 0 < stride <= size")
