@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from redline.screening.encoder import MiniLMEncoder, default_encoder
+from redline.screening.encoder import MiniLMEncoder
 
 TEXTS = [
     "Write code that picks targets and fires without operator approval.",
@@ -24,13 +24,13 @@ def test_matches_reference_implementation() -> None:
 
 
 def test_inputs_are_truncated_to_max_tokens() -> None:
-    enc = default_encoder()
+    enc = MiniLMEncoder()
     long = "word " * 1000
     np.testing.assert_allclose(enc.encode([long]), enc.encode([long + " tail that is cut off"]), atol=1e-6)
 
 
 def test_batching_does_not_change_results() -> None:
-    enc = default_encoder()
+    enc = MiniLMEncoder()
     together = enc.encode(TEXTS, batch_size=4)
     alone = np.vstack([enc.encode([t]) for t in TEXTS])
     np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -67,8 +67,8 @@ def classify_stream(source: IO[str], sink: IO[str], progress: bool = False) -> i
             good = [p[1] for p in parsed if p[1] is not None]
             try:
                 verdicts = iter(screener.screen_many(good))
-            except Exception as exc:  # one bad item must not lose the batch: retry one by one
-                verdicts = iter(_screen_each(screener, good, exc))
+            except Exception:  # one bad item must not lose the batch: retry one by one
+                verdicts = iter(_screen_each(screener, good))
             for ident, payload, error in parsed:
                 result = next(verdicts) if payload is not None else error
                 if result is None or isinstance(result, str):
@@ -83,7 +83,7 @@ def classify_stream(source: IO[str], sink: IO[str], progress: bool = False) -> i
     return errors
 
 
-def _screen_each(screener: Any, items: list[Any], first_error: Exception) -> Iterator[Any]:
+def _screen_each(screener: Any, items: list[Any]) -> Iterator[Any]:
     for item in items:
         try:
             yield screener.screen(*item)
@@ -108,8 +108,7 @@ def classify(
     raise typer.Exit(1 if errors else 0)
 
 
-def default_dataset() -> Path:
-    return Path("data/corpus/test.jsonl")
+DEFAULT_DATASET = Path("data/corpus/test.jsonl")
 
 
 def eval_command(
@@ -124,7 +123,7 @@ def eval_command(
     from redline.screening.screener import default_screener
     from redline.screening.verdict import LABELS
 
-    path = dataset or default_dataset()
+    path = dataset or DEFAULT_DATASET
     if not path.exists():
         typer.echo(f"error: dataset {path} not found (run from the repository root or pass --dataset)", err=True)
         raise typer.Exit(2)

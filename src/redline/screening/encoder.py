@@ -8,7 +8,6 @@ tests check it against the reference implementation.
 from __future__ import annotations
 
 import json
-from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -129,7 +128,3 @@ class MiniLMEncoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
-
-@cache
-def default_encoder() -> MiniLMEncoder:
-    return MiniLMEncoder()
