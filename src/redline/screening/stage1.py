@@ -1,9 +1,13 @@
 """Stage 1 of the cascade: hashed character and word n-grams plus the deciding-feature concepts, with a
 linear model.
 
-Sub-millisecond per text, no vocabulary to ship (hashing), robust to spelling variants and to any script; the
-concept features (see concepts.py) carry the policy's deciding features across languages. It settles clear
+Tens of microseconds per text, no vocabulary to ship (hashing), robust to spelling variants and to any script;
+the concept features (see concepts.py) carry the policy's deciding features across languages. It settles clear
 traffic on its own; the uncertain band goes on to stage 2.
+
+The n-grams are sklearn's HashingVectorizer features (its analyzers, MurmurHash3 and index convention), but
+hashed here: sklearn's transform spends ~0.4 ms per call validating input, ten times the hashing itself, and
+this runs on every request. Tests hold the two to identical output.
 """
 
 from __future__ import annotations
@@ -15,10 +19,22 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import murmurhash3_32
 
-from redline.screening.concepts import concept_features
+from redline.screening.concepts import FEATURE_NAMES, concept_features
 
 FloatArray = NDArray[np.float32]
+_INT32_MIN = -(2**31)
+
+
+def hashed_counts(grams: list[str], n_features: int) -> dict[int, int]:
+    """Feature index -> count, exactly as sklearn's FeatureHasher (non-alternating) assigns them."""
+    counts: dict[int, int] = {}
+    for gram in grams:
+        h = murmurhash3_32(gram, 0)
+        index = (2**31 - n_features) % n_features if h == _INT32_MIN else abs(h) % n_features
+        counts[index] = counts.get(index, 0) + 1
+    return counts
 
 
 class NgramModel:
@@ -41,24 +57,60 @@ class NgramModel:
             norm="l2",
             token_pattern=r"(?u)\b\w+\b",
         )
+        self._analyzers = (self.char.build_analyzer(), self.word.build_analyzer())
         self.coef: FloatArray | None = None
         self.intercept: FloatArray | None = None
+        self._by_feature: FloatArray | None = None  # coef transposed, C-contiguous: one row per feature
+
+    def sparse_rows(self, texts: list[str]) -> list[tuple[NDArray[np.int64], FloatArray]]:
+        """Each text's non-zero features (indices, values): l2-normalised char and word n-gram counts, then the
+        weighted concepts, side by side in that order."""
+        concepts = concept_features(texts) * self.concept_weight
+        offset = 2 * self.n_features
+        rows = []
+        for text, concept_row in zip(texts, concepts, strict=True):
+            indices: list[int] = []
+            values: list[FloatArray] = []
+            for block, analyzer in enumerate(self._analyzers):
+                counts = hashed_counts(analyzer(text), self.n_features)
+                if counts:
+                    found = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+                    indices.extend(k + block * self.n_features for k in counts)
+                    values.append(found / np.linalg.norm(found))
+            present = np.flatnonzero(concept_row)
+            indices.extend((present + offset).tolist())
+            values.append(concept_row[present])
+            rows.append((np.array(indices, dtype=np.int64), np.concatenate(values).astype(np.float32)))
+        return rows
 
     def features(self, texts: list[str]) -> sp.csr_matrix:
-        concepts = sp.csr_matrix(concept_features(texts) * self.concept_weight)
-        return sp.hstack([self.char.transform(texts), self.word.transform(texts), concepts], format="csr")
+        rows = self.sparse_rows(texts)
+        indptr = np.cumsum([0, *(len(i) for i, _ in rows)])
+        indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        data = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+        shape = (len(rows), 2 * self.n_features + len(FEATURE_NAMES))
+        matrix = sp.csr_matrix((data, indices, indptr), shape=shape)
+        matrix.sum_duplicates()
+        return matrix
 
     def fit(self, texts: list[str], labels: NDArray[np.int64]) -> NgramModel:
         clf = LogisticRegression(C=self.c, max_iter=3000, class_weight="balanced", random_state=self.seed)
         clf.fit(self.features(texts), labels)
-        self.coef = clf.coef_.astype(np.float32)
-        self.intercept = clf.intercept_.astype(np.float32)
+        self._set_weights(clf.coef_, clf.intercept_)
         return self
 
+    def _set_weights(self, coef: NDArray[np.floating], intercept: NDArray[np.floating]) -> None:
+        self.coef = coef.astype(np.float32)
+        self.intercept = intercept.astype(np.float32)
+        self._by_feature = np.ascontiguousarray(self.coef.T)
+
     def logits(self, texts: list[str]) -> FloatArray:
-        if self.coef is None or self.intercept is None:
+        if self._by_feature is None or self.intercept is None:
             raise RuntimeError("model is not fitted")
-        return np.asarray(self.features(texts) @ self.coef.T + self.intercept, dtype=np.float32)
+        out = np.empty((len(texts), len(self.intercept)), dtype=np.float32)
+        for row, (indices, values) in enumerate(self.sparse_rows(texts)):
+            out[row] = values @ self._by_feature[indices] + self.intercept
+        return out
 
     def predict_proba(self, texts: list[str]) -> FloatArray:
         return softmax(self.logits(texts))
@@ -73,8 +125,7 @@ class NgramModel:
     def load(cls, path: Path) -> NgramModel:
         data = np.load(path)
         model = cls(n_features=int(data["params"][0]))
-        model.coef = data["coef"].astype(np.float32)
-        model.intercept = data["intercept"].astype(np.float32)
+        model._set_weights(data["coef"], data["intercept"])
         return model
 
 
