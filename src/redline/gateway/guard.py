@@ -188,8 +188,12 @@ class Guard:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, subject: Subject
     ) -> Decision:
         """Screen, then decide under the operator policy and the subject's tenant contract."""
+        return self.decide(await self.screen(messages, tools), subject)
+
+    def decide(self, verdict: Verdict, subject: Subject) -> Decision:
+        """Decide on a verdict under the operator policy and the subject's tenant contract."""
         return engine.decide(
-            await self.screen(messages, tools),
+            verdict,
             tenant=subject.principal.tenant,
             policy=self.operator(),
             contract=subject.contract,
