@@ -69,6 +69,7 @@ class Gateway:
     revoked_key: str
     audit: RecordingSink
     upstream: FakeUpstream
+    store: TenantStore
 
 
 def free_port() -> int:
@@ -126,7 +127,7 @@ def gateway_server(
     os.environ[UPSTREAM_KEY_ENV] = UPSTREAM_KEY
     app = create_app(settings, screener=marker_screener, audit=audit)
     with ServerThread(app) as url:
-        yield Gateway(url, key, scoped, revoked, audit, fake)
+        yield Gateway(url, key, scoped, revoked, audit, fake, store)
     RELEASE_HANGS.set()
 
 
