@@ -85,6 +85,7 @@ def create_app(
                 finally:
                     background.cancel_scope.cancel()
         finally:
+            guard.close()
             await parts.stop()
 
     model_routes = [

@@ -47,8 +47,9 @@ class Workers:
 
     def __init__(self, count: int, name: str) -> None:
         self.count, self.name = count, name
-        self._calls: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]]
-        self._calls = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
         self._started = False
         self._lock = threading.Lock()
 
@@ -66,9 +67,17 @@ class Workers:
         self._calls.put((loop, future, call))
         return future
 
+    def stop(self) -> None:
+        """Let the threads end once the calls queued before this are done (a hung call keeps its thread)."""
+        with self._lock:
+            if self._started:
+                for _ in range(self.count):
+                    self._calls.put(None)
+                self._started = False
+
     def _work(self) -> None:
-        while True:
-            loop, future, call = self._calls.get()
+        while (item := self._calls.get()) is not None:
+            loop, future, call = item
             if future.cancelled():  # abandoned while it waited (a timeout): skip it
                 continue
             try:
@@ -170,6 +179,9 @@ class Guard:
             await self.workers.run(lambda: self.screener([{"role": "user", "content": "warm-up"}], None))
         except Exception:
             log.exception("the screener failed to start; model requests will be refused with 503")
+
+    def close(self) -> None:
+        self.workers.stop()
 
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
         started = time.perf_counter()
