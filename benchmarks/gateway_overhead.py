@@ -45,7 +45,14 @@ def serve_upstream(port: int) -> None:
     uvicorn.run(FakeUpstream().app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_gateway(port: int, db: str, upstream: str) -> None:
+class MemorySink:
+    """An audit sink that keeps nothing: to tell the log's share of the overhead from the rest."""
+
+    async def append(self, record: object) -> int:
+        return 0
+
+
+def serve_gateway(port: int, db: str, upstream: str, screening: str, audit_kind: str) -> None:
     import uvicorn
 
     from redline.config import ProviderSettings, Settings
@@ -55,12 +62,13 @@ def serve_gateway(port: int, db: str, upstream: str) -> None:
     key = Path(db.removeprefix("sqlite:///")).parent / "audit-signing-key.pem"
     audit = {"signing_key_path": str(key)}
     settings = Settings(database={"url": db}, providers=[provider], audit=audit)  # type: ignore[arg-type]
-    if REAL_SCREENER:
-        app = create_app(settings)
+    sink = MemorySink() if audit_kind == "memory" else None
+    if screening == "classifier":
+        app = create_app(settings, audit=sink)
     else:
         from tests.gateway.screener import marker_screener
 
-        app = create_app(settings, screener=marker_screener)
+        app = create_app(settings, screener=marker_screener, audit=sink)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -125,6 +133,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level and mode")
     parser.add_argument("--concurrency", type=int, nargs="+", default=CONCURRENCY, help="levels to measure")
+    parser.add_argument(
+        "--screener",
+        choices=("classifier", "markers"),
+        default="classifier" if REAL_SCREENER else "markers",
+        help="redline's classifier (default when its model is shipped) or the tests' marker screener",
+    )
+    parser.add_argument(
+        "--audit",
+        choices=("log", "memory"),
+        default="log",
+        help="the durable audit log (default), or a sink that keeps nothing, to measure the log's share",
+    )
     args = parser.parse_args()
 
     from redline.gateway.tenants import TenantStore
@@ -138,12 +158,14 @@ def main() -> None:
         TenantStore(engine).create_tenant("bench", "commercial")
         key = TenantStore(engine).create_key("bench")[1]
         upstream = stack.enter_context(process("--serve-upstream"))
-        gateway = stack.enter_context(process("--serve-gateway", db, upstream))
+        gateway = stack.enter_context(process("--serve-gateway", db, upstream, args.screener, args.audit))
 
-        screener = (
-            "redline's classifier" if REAL_SCREENER else "the tests' marker screener (no classifier here)"
+        screener = "redline's classifier" if args.screener == "classifier" else "the tests' marker screener"
+        audit = "the durable audit log" if args.audit == "log" else "no audit log (a sink that keeps nothing)"
+        print(
+            f"gateway overhead, screening with {screener}, {audit}; {args.requests} requests a row, "
+            "latency to end"
         )
-        print(f"gateway overhead, screening with {screener}; {args.requests} requests a row, latency to end")
         print(
             ROW.format(
                 "mode",
@@ -186,6 +208,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-upstream":
         serve_upstream(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--serve-gateway":
-        serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        serve_gateway(int(sys.argv[2]), *sys.argv[3:7])
     else:
         main()

@@ -40,7 +40,9 @@ class ProviderSettings(_Section):
     rename: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
-    retries: int = 1
+    retries: int = 1  # further attempts on this provider (connection errors, 429, 5xx) before the next one
+    backoff_s: float = 0.2  # before retry n (from 0): a random wait in [0, backoff_s * 2**n] (full jitter)
+    max_retry_wait_s: float = 5.0  # the longest wait before a retry; a longer Retry-After moves on at once
 
 
 class ScreeningSettings(_Section):

@@ -8,6 +8,7 @@ import pytest
 
 from redline.audit.records import (
     KEY_CHANGE,
+    CanonicalBody,
     RecordError,
     body_sha256,
     canonical,
@@ -44,6 +45,16 @@ def test_decision_record_holds_digests_not_content() -> None:
 def test_content_only_when_retained() -> None:
     record = make(retain=True)
     assert record["content"] == {"request": REQUEST, "response": '{"ok":true}'}
+
+
+def test_a_body_canonicalised_once_hashes_and_is_retained_as_the_object() -> None:
+    once = CanonicalBody.of(REQUEST)
+    record = decision_record(
+        DECISION, tenant="acme", key_id="key_9", endpoint="/v1/chat/completions", model="m", provider="p",
+        direction="input", request=once, retain_content=True, at=AT,
+    )  # fmt: skip
+    assert record["request_sha256"] == make(retain=False)["request_sha256"] == body_sha256(REQUEST)
+    assert record["content"] == {"request": REQUEST, "response": None}
 
 
 def test_canonical_form_is_rfc8785() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,15 @@ class ServerThread:
 
 
 class RecordingSink:
-    """An audit sink that keeps records in memory."""
+    """An audit sink that keeps records in memory; `fails` picks records whose append fails (a broken log)."""
 
     def __init__(self) -> None:
         self.records: list[Mapping[str, Any]] = []
+        self.fails: Callable[[Mapping[str, Any]], bool] | None = None
 
     async def append(self, record: Mapping[str, Any]) -> int:
+        if self.fails is not None and self.fails(record):
+            raise OSError("injected audit failure")
         self.records.append(dict(record))
         return len(self.records) - 1
 
@@ -66,6 +69,7 @@ class Gateway:
     revoked_key: str
     audit: RecordingSink
     upstream: FakeUpstream
+    store: TenantStore
 
 
 def free_port() -> int:
@@ -123,7 +127,7 @@ def gateway_server(
     os.environ[UPSTREAM_KEY_ENV] = UPSTREAM_KEY
     app = create_app(settings, screener=marker_screener, audit=audit)
     with ServerThread(app) as url:
-        yield Gateway(url, key, scoped, revoked, audit, fake)
+        yield Gateway(url, key, scoped, revoked, audit, fake, store)
     RELEASE_HANGS.set()
 
 
@@ -132,4 +136,5 @@ def gateway(gateway_server: Gateway) -> Gateway:
     """The session gateway, with the upstream's record and failure plan and the audit records cleared."""
     gateway_server.upstream.reset()
     gateway_server.audit.records.clear()
+    gateway_server.audit.fails = None
     return gateway_server

@@ -149,6 +149,48 @@ def test_screening_failure_fails_closed(gateway: Gateway, marker: str, stream: b
     assert gateway.audit.records == []
 
 
+def chat(gateway: Gateway, content: str, stream: bool) -> httpx.Response:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": content}], "stream": stream}
+    return httpx.post(gateway.url + CHAT, json=body, headers={"authorization": f"Bearer {gateway.key}"})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_red_line_that_cannot_be_recorded_is_503_with_no_upstream_call(gateway: Gateway, stream: bool) -> None:
+    gateway.audit.fails = lambda record: True
+    response = chat(gateway, "REDLINE-TEST-WEAPON", stream)
+    assert response.status_code == 503 and "could not be recorded" in response.json()["error"]["message"]
+    assert gateway.upstream.calls == [] and gateway.audit.records == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_allowed_input_that_cannot_be_recorded_gets_503_and_never_the_answer(
+    gateway: Gateway, stream: bool
+) -> None:
+    """The input record is committed while the upstream call runs (see gateway/completions.py), so the
+    upstream may have been called; what matters is that nothing of its answer reaches the client."""
+    gateway.audit.fails = lambda record: record.get("direction") == "input"
+    response = chat(gateway, "hello there", stream)
+    assert response.status_code == 503 and "could not be recorded" in response.json()["error"]["message"]
+    assert "You said" not in response.text and "x-redline-decision" in response.headers
+    assert len(gateway.upstream.calls) <= 1
+    assert [r["direction"] for r in gateway.audit.records] == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_whose_decision_cannot_be_recorded_never_reaches_the_client(
+    gateway: Gateway, stream: bool
+) -> None:
+    gateway.audit.fails = lambda record: record.get("direction") == "output"
+    response = chat(gateway, "hello there", stream)
+    assert "You said" not in response.text  # a short answer is one held window: none of it was released
+    if stream:  # the status line went out with the first byte; the stream ends with an error event
+        assert response.status_code == 200 and "could not be recorded" in response.text
+        assert '"finish_reason":"stop"' not in response.text
+    else:
+        assert response.status_code == 503 and "could not be recorded" in response.json()["error"]["message"]
+    assert [r["direction"] for r in gateway.audit.records] == ["input"]
+
+
 def test_asking_to_skip_screening_is_refused_and_audited(gateway: Gateway) -> None:
     body = (
         '{"model": "gpt-test", "messages": [{"role": "user", "content": "REDLINE-TEST-SURVEIL"}],'

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
 from redline.config import Settings
 from redline.gateway.app import create_app
 from redline.gateway.tenants import TenantStore
+from redline.protocols.base import ApiError, parse_retry_after
 from redline.routing.providers import Provider
-from redline.routing.router import RouteContext, RouteResult
+from redline.routing.router import RouteContext, RouteResult, retry_delay
 from redline.store import connect, migrate
 from tests.gateway.conftest import Gateway, ServerThread, provider
 from tests.gateway.screener import marker_screener
@@ -53,6 +57,59 @@ def test_all_providers_failing_gives_the_last_error(gateway: Gateway) -> None:
     assert response.status_code == 502
     assert response.json()["error"]["message"] == "injected 529"
     assert "x-redline-decision" in response.headers
+
+
+def test_retry_after_seconds_is_honoured_before_retrying_the_same_provider(gateway: Gateway) -> None:
+    gateway.upstream.fail("flaky", [429], retry_after="1")
+    completion = openai_client(gateway).chat.completions.create(
+        model="fallback-model", messages=[{"role": "user", "content": "later?"}]
+    )
+    assert completion.choices[0].message.content == "You said: later?"
+    first, second = gateway.upstream.calls
+    assert (first.tag, second.tag) == ("flaky", "flaky") and second.at - first.at >= 1.0
+
+
+def test_retry_after_as_an_http_date_is_honoured(gateway: Gateway) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)  # whole seconds: waits 1-2 s
+    gateway.upstream.fail("flaky", [503], retry_after=when)
+    openai_client(gateway).chat.completions.create(model="fallback-model", messages=[{"role": "user", "content": "x"}])
+    first, second = gateway.upstream.calls
+    assert second.tag == "flaky" and second.at - first.at >= 0.5
+
+
+def test_a_retry_after_beyond_the_cap_moves_on_to_the_next_provider(gateway: Gateway) -> None:
+    gateway.upstream.fail("flaky", [429], retry_after="3600")
+    openai_client(gateway).chat.completions.create(model="fallback-model", messages=[{"role": "user", "content": "x"}])
+    assert [c.tag for c in gateway.upstream.calls] == ["flaky", "backup"]
+
+
+def test_the_last_providers_retry_after_reaches_the_client(gateway: Gateway) -> None:
+    gateway.upstream.fail("flaky", [429, 429], retry_after="3600")
+    gateway.upstream.fail("backup", [429], retry_after="120")
+    response = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "fallback-model", "messages": [{"role": "user", "content": "x"}]},
+        headers={"authorization": f"Bearer {gateway.key}"},
+    )
+    assert response.status_code == 429 and response.headers["retry-after"] == "120"
+    assert [c.tag for c in gateway.upstream.calls] == ["flaky", "backup"]
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    error = ApiError(502, "upstream", "down", retryable=True)
+    top = lambda low, high: high  # noqa: E731 - the largest wait jitter may draw
+    assert [retry_delay(0.2, 5.0, n, error, top) for n in range(7)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    assert all(0 <= retry_delay(0.2, 5.0, 3, error) <= 1.6 for _ in range(100))  # type: ignore[operator]
+    asked = ApiError(429, "rate_limit", "slow down", retryable=True, retry_after=2.0)
+    assert retry_delay(0.2, 5.0, 0, asked, top) == 2.0
+    assert retry_delay(0.2, 1.0, 0, asked, top) is None
+
+
+def test_retry_after_parsing() -> None:
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("7") == 7.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Sun, 01 Mar 2026 12:00:30 GMT", now) == 30.0
+    assert parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now) == 0.0
 
 
 def only_backup_for_defense(context: RouteContext, candidates: list[Provider]) -> RouteResult:

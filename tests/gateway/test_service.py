@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from redline.audit.records import body_sha256
 from redline.config import Settings
 from redline.gateway.app import create_app
 from redline.gateway.tenants import TenantStore
@@ -37,6 +38,23 @@ def test_moderations_use_red_lines_as_categories(gateway: Gateway) -> None:
     assert single.results[0].flagged
     with pytest.raises(openai.BadRequestError):
         openai_client(gateway).moderations.create(input=[])
+
+
+def test_moderations_are_recorded_decisions(gateway: Gateway) -> None:
+    body = {"input": ["a picnic", "REDLINE-TEST-SURVEIL of everyone"]}
+    headers = {"authorization": f"Bearer {gateway.key}"}
+    response = httpx.post(gateway.url + "/v1/moderations", json=body, headers=headers)
+    assert response.status_code == 200
+    [record] = gateway.audit.records
+    assert record["decision_id"] == response.headers["x-redline-decision"]
+    assert (record["endpoint"], record["direction"]) == ("/v1/moderations", "input")
+    assert record["model"] == "redline-red-lines"
+    assert record["decision"] == "block" and record["categories"] == ["mass_domestic_surveillance"]
+    assert record["request_sha256"] == body_sha256(body) and record["response_sha256"] == body_sha256(response.json())
+    assert "picnic" not in str(record)
+    gateway.audit.fails = lambda record: True
+    refused = httpx.post(gateway.url + "/v1/moderations", json={"input": "a picnic"}, headers=headers)
+    assert refused.status_code == 503 and "results" not in refused.json()
 
 
 def test_health_readiness_and_metrics(gateway: Gateway) -> None:

@@ -9,13 +9,15 @@ in the last user message, so tests need no shared script:
   SLOW-STREAM        stream slowly for a long time (to observe cancellation)
   BREAK-STREAM       drop the connection in the middle of a stream
   SLOW-ANSWER        answer a non-streamed request only after a long time (to observe cancellation)
-Otherwise it answers "You said: <text>". `fail(tag, [status, ...])` makes the next calls to a tag fail.
+Otherwise it answers "You said: <text>". `fail(tag, [status, ...])` makes the next calls to a tag fail (with
+a Retry-After header when `retry_after` is given).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ class Call:
     protocol: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -44,12 +47,17 @@ class FakeUpstream:
     failures: dict[str, list[int]] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
 
-    def fail(self, tag: str, statuses: list[int]) -> None:
+    retry_after: dict[str, str] = field(default_factory=dict)
+
+    def fail(self, tag: str, statuses: list[int], retry_after: str | None = None) -> None:
         self.failures[tag] = list(statuses)
+        if retry_after is not None:
+            self.retry_after[tag] = retry_after
 
     def reset(self) -> None:
         self.calls.clear()
         self.failures.clear()
+        self.retry_after.clear()
         self.cancelled.clear()
 
     def app(self) -> Starlette:
@@ -70,7 +78,8 @@ class FakeUpstream:
                 body: dict[str, Any] = {"error": {"message": f"injected {status}", "type": "server_error"}}
             else:
                 body = {"type": "error", "error": {"type": "api_error", "message": f"injected {status}"}}
-            return call, JSONResponse(body, status)
+            wait = self.retry_after.get(call.tag)
+            return call, JSONResponse(body, status, headers={"retry-after": wait} if wait is not None else None)
         return call, None
 
     async def openai(self, request: Request) -> Response:

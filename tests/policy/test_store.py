@@ -80,3 +80,11 @@ def test_contract_history_keeps_every_version(store: PolicyStore) -> None:
     assert store.contract("army-logistics") == tighter
     assert store.contracts() == [tighter, other]
     assert store.contract("nobody") is None
+
+
+def test_a_batch_of_uses_is_summed_before_it_is_written(store: PolicyStore) -> None:
+    later = T + timedelta(hours=3)
+    store.record_uses([("army", "k1", "provider-a", "m", at) for at in (later, T, later)] * 2)
+    store.record_uses([("army", "k1", "provider-a", "m", T + timedelta(hours=5))])
+    assert store.first_uses("army") == {"provider-a": T}
+    assert store.traffic("provider-a", date(2026, 2, 1)) == [Traffic("army", "k1", "m", 7)]

@@ -11,6 +11,7 @@ PostgreSQL), so batches from different processes serialise and indexes never col
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -22,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, select
 
 from redline.audit import records
 from redline.audit.checkpoint import Checkpoint, CheckpointError, Signer
@@ -79,16 +80,49 @@ class Problem:
 
 @dataclass
 class _Pending:
-    """A canonicalised record waiting for its batch, with the fields the log indexes."""
+    """A canonicalised record waiting for its batch, with the fields the log indexes, and who waits for it:
+    a `concurrent.futures.Future` (`submit`), or an asyncio future and its loop (`append`)."""
 
     kind: str
     decision_id: str | None
     time: str
     data: bytes
+    future: Future[int] | asyncio.Future[int]
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+@dataclass
+class _CheckpointRequest:
     future: Future[int]
 
 
 _STOP = None
+_Item = _Pending | _CheckpointRequest | None
+
+
+class _Statements:
+    """The writer's SQL, in the DB-API driver's own parameter style: the hot path runs these on a raw
+    connection it keeps, so a batch costs no SQL compilation, no pool checkout and few round trips."""
+
+    def __init__(self, dialect: str, paramstyle: str) -> None:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        e, c = entries.name, checkpoints.name
+        self.dialect, self.mark = dialect, mark
+        self.lock = "BEGIN IMMEDIATE" if dialect == "sqlite" else f"SELECT pg_advisory_xact_lock({_PG_LOCK})"
+        # The stored size and the last checkpoint, in one statement (one round trip).
+        self.head = (
+            f"SELECT (SELECT max(idx) FROM {e}), "
+            f"(SELECT size FROM {c} ORDER BY id DESC LIMIT 1), "
+            f"(SELECT issued FROM {c} ORDER BY id DESC LIMIT 1)"
+        )
+        self.insert = (
+            f"INSERT INTO {e} (idx, kind, decision_id, time, record, hashes) VALUES ({', '.join([mark] * 6)})"
+        )
+        self.checkpoint = f"INSERT INTO {c} (size, note, issued) VALUES ({mark}, {mark}, {mark})"
+        self.table = e
+
+    def hashes(self, count: int) -> str:
+        return f"SELECT idx, hashes FROM {self.table} WHERE idx IN ({', '.join([self.mark] * count)})"
 
 
 class AuditLog:
@@ -101,42 +135,67 @@ class AuditLog:
         self.signer = signer
         self.settings = settings
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self.commits = 0  # transactions committed by this log's writer (batches and checkpoints)
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._closed = False
         self._start_lock = threading.Lock()
         self._tail = CompactRange()  # the tree as this writer last committed it
         self._next_checkpoint: float | None = None  # when unsigned entries of ours become due
+        self._sql = _Statements(engine.dialect.name, engine.dialect.paramstyle)
+        self._conn: Any = None  # the writer's own DB-API connection, kept between batches
 
     # -- appending ---------------------------------------------------------------------------------------
 
-    async def append(self, record: Mapping[str, Any]) -> int:
-        """Append `record`; return its index once it is committed."""
-        return await asyncio.wrap_future(self.submit(record))
+    def append(self, record: Mapping[str, Any]) -> asyncio.Future[int]:
+        """Queue `record` for the next group commit now; the returned future resolves to its index once it is
+        committed. The record is validated here: a bad one raises at once, alone, not its batch."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        self._enqueue(self._pending(record, waiter, loop))
+        return waiter
 
     def append_sync(self, record: Mapping[str, Any]) -> int:
         return self.submit(record).result()
 
     def submit(self, record: Mapping[str, Any]) -> Future[int]:
         """Queue `record` for the next group commit. Bad records fail here, alone, not their batch."""
+        future: Future[int] = Future()
+        self._enqueue(self._pending(record, future, None))
+        return future
+
+    @staticmethod
+    def _pending(
+        record: Mapping[str, Any], future: Future[int] | asyncio.Future[int], loop: asyncio.AbstractEventLoop | None
+    ) -> _Pending:
         data = records.canonical(record)  # validates kind, time and decision id first
-        pending = _Pending(record["kind"], record.get("decision_id"), record["time"], data, Future())
+        return _Pending(record["kind"], record.get("decision_id"), record["time"], data, future, loop)
+
+    def _enqueue(self, item: _Pending | _CheckpointRequest) -> None:
         with self._start_lock:
             if self._closed:
                 raise RuntimeError("the audit log is closed")
             if self._writer is None:
                 self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._writer.start()
-            self._queue.put(pending)
-        return pending.future
+            self._queue.put(item)
 
     def checkpoint(self) -> None:
         """Sign the current tree head now, unless a checkpoint covers it already.
 
-        Safe beside the writer thread: the database lock serialises it with batches, and the cached tail
-        is only trusted when its size matches the stored one.
+        Runs on the writer thread (queued behind pending appends), which alone touches the writer's cached
+        state; once the log is closed it runs here, as the writer is gone.
         """
-        self._write([], final=True)
+        request = _CheckpointRequest(Future())
+        try:
+            self._enqueue(request)
+        except RuntimeError:
+            try:
+                self._write([], final=True)
+            finally:
+                self._disconnect()
+            return
+        request.future.result()
 
     def close(self) -> None:
         """Commit what is pending, sign a final checkpoint, stop the writer."""
@@ -148,27 +207,34 @@ class AuditLog:
             writer.join()
 
     def _run(self) -> None:
-        while True:
-            timeout = None if self._next_checkpoint is None else max(0.0, self._next_checkpoint - time.time())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                self._commit([], final=False)
-                continue
-            batch: list[_Pending] = []
-            while item is not _STOP:
-                batch.append(item)
-                if len(batch) >= self.max_batch:
-                    break
+        try:
+            while True:
+                timeout = None if self._next_checkpoint is None else max(0.0, self._next_checkpoint - time.time())
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=timeout)
                 except queue.Empty:
-                    break
-            self._commit(batch, final=item is _STOP)
-            if item is _STOP:
-                return
+                    self._commit([], [], final=False)
+                    continue
+                batch: list[_Pending] = []
+                requests: list[_CheckpointRequest] = []
+                while item is not _STOP:
+                    if isinstance(item, _CheckpointRequest):
+                        requests.append(item)
+                    else:
+                        batch.append(item)
+                    if len(batch) >= self.max_batch:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                self._commit(batch, requests, final=item is _STOP or bool(requests))
+                if item is _STOP:
+                    return
+        finally:
+            self._disconnect()
 
-    def _commit(self, batch: Sequence[_Pending], final: bool) -> None:
+    def _commit(self, batch: Sequence[_Pending], requests: Sequence[_CheckpointRequest], final: bool) -> None:
         """Write `batch` and settle its callers' futures (the writer thread must never die)."""
         try:
             indexes = self._write(batch, final)
@@ -176,73 +242,95 @@ class AuditLog:
             if not batch:
                 _logger.exception("audit checkpoint failed; retrying later")
                 self._next_checkpoint = time.time() + self.settings.checkpoint_every_s
-            for pending in batch:
-                pending.future.set_exception(exc)
+            _settle(batch, [exc] * len(batch))
+            for request in requests:
+                request.future.set_exception(exc)
             return
-        for pending, index in zip(batch, indexes, strict=True):
-            pending.future.set_result(index)
+        _settle(batch, indexes)
+        for request in requests:
+            request.future.set_result(self._tail.size)
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.engine.raw_connection()
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # its transaction state is unknown: close it rather than pool it
 
     def _write(self, batch: Sequence[_Pending], final: bool) -> list[int]:
-        """One transaction: append `batch`, sign a checkpoint if one is due (or `final`), commit."""
-        with self.engine.connect() as conn:
-            self._lock(conn)
-            tree = self._load_tail(conn)
-            first = tree.size
-            rows = []
-            for pending in batch:
-                completed = tree.append(leaf_hash(pending.data))
-                rows.append(
-                    {
-                        "idx": tree.size - 1,
-                        "kind": pending.kind,
-                        "decision_id": pending.decision_id,
-                        "time": pending.time,
-                        "record": pending.data,
-                        "hashes": b"".join(completed),
-                    }
-                )
-            if rows:
-                conn.execute(insert(entries), rows)
-            self._maybe_checkpoint(conn, tree, final)
+        """One transaction: append `batch`, sign a checkpoint if one is due (or `final`), commit.
+
+        Statements: take the database's write lock, read the stored size and the last checkpoint (one
+        SELECT), insert the batch (one executemany), maybe insert a checkpoint, commit. The tree's right
+        edge comes from this writer's cache unless another process appended since (the stored size differs).
+        """
+        conn = self._connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._sql.lock)
+                cursor.execute(self._sql.head)
+                last_index, last_size, last_issued = cursor.fetchone()
+                tree = self._load_tail(cursor, 0 if last_index is None else last_index + 1)
+                first = tree.size
+                rows = []
+                for pending in batch:
+                    completed = tree.append(leaf_hash(pending.data))
+                    rows.append(
+                        (tree.size - 1, pending.kind, pending.decision_id, pending.time, pending.data,
+                         b"".join(completed))
+                    )  # fmt: skip
+                if rows:
+                    cursor.executemany(self._sql.insert, rows)
+                note = self._due_checkpoint(tree, last_size, last_issued, final)
+                if note is not None:
+                    cursor.execute(self._sql.checkpoint, (tree.size, note, time.time()))
+            finally:
+                cursor.close()
             conn.commit()
-        self._tail = tree  # only once committed: a failed batch leaves the stored tree as it was
+        except BaseException:
+            self._disconnect()  # a failed batch leaves the stored tree as it was; start afresh next time
+            raise
+        self.commits += 1
+        self._tail = tree  # only once committed
         return list(range(first, tree.size))
 
-    def _lock(self, conn: Connection) -> None:
-        """Take the database's write lock for this transaction, before reading the tail."""
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-
-    def _load_tail(self, conn: Connection) -> CompactRange:
+    def _load_tail(self, cursor: Any, size: int) -> CompactRange:
         """The current tree's right edge: our cached one unless another process appended since."""
-        size = _size(conn)
         if size == self._tail.size:
             return CompactRange(size, self._tail.hashes)
         nodes = perfect_subtrees(0, size)
-        stored = _fetch(conn, nodes)
-        return CompactRange(size, [stored[node] for node in nodes])
+        wanted = sorted({node.last_leaf for node in nodes})
+        rows: dict[int, bytes] = {}
+        if wanted:
+            cursor.execute(self._sql.hashes(len(wanted)), wanted)
+            rows = {index: bytes(hashes) for index, hashes in cursor.fetchall()}
+        return CompactRange(size, [_subtree(rows, node) for node in nodes])
 
-    def _maybe_checkpoint(self, conn: Connection, tree: CompactRange, final: bool) -> None:
-        last = conn.execute(
-            select(checkpoints.c.size, checkpoints.c.issued).order_by(checkpoints.c.id.desc()).limit(1)
-        ).first()
+    def _due_checkpoint(
+        self, tree: CompactRange, last_size: int | None, last_issued: float | None, final: bool
+    ) -> str | None:
+        """The signed note to store now, if a checkpoint is due; else None (and when one will be due)."""
         now = time.time()
-        if tree.size == 0 or (last is not None and last.size >= tree.size):
+        if tree.size == 0 or (last_size is not None and last_size >= tree.size):
             self._next_checkpoint = None
-            return
+            return None
         if (
             final
-            or last is None
-            or tree.size - last.size >= self.settings.checkpoint_every_entries
-            or now - last.issued >= self.settings.checkpoint_every_s
+            or last_size is None
+            or last_issued is None
+            or tree.size - last_size >= self.settings.checkpoint_every_entries
+            or now - last_issued >= self.settings.checkpoint_every_s
         ):
-            note = self.signer.sign(Checkpoint(self.settings.log_origin, tree.size, tree.root()))
-            conn.execute(insert(checkpoints).values(size=tree.size, note=note, issued=now))
             self._next_checkpoint = None
-        elif self._next_checkpoint is None:
-            self._next_checkpoint = last.issued + self.settings.checkpoint_every_s
+            return self.signer.sign(Checkpoint(self.settings.log_origin, tree.size, tree.root()))
+        if self._next_checkpoint is None:
+            self._next_checkpoint = last_issued + self.settings.checkpoint_every_s
+        return None
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -380,14 +468,46 @@ def _fetch(conn: Connection, nodes: Sequence[Node]) -> dict[Node, bytes]:
     """Stored hashes of perfect subtrees, each kept with the entry that completed it."""
     wanted = select(entries.c.idx, entries.c.hashes).where(entries.c.idx.in_({n.last_leaf for n in nodes}))
     rows = {index: hashes for index, hashes in conn.execute(wanted)}
-    found = {}
-    for node in nodes:
-        blob = rows.get(node.last_leaf, b"")
-        digest = blob[node.level * HASH_SIZE : (node.level + 1) * HASH_SIZE]
-        if len(digest) != HASH_SIZE:
-            raise AuditError(f"entry {node.last_leaf} lacks its level-{node.level} subtree hash")
-        found[node] = digest
-    return found
+    return {node: _subtree(rows, node) for node in nodes}
+
+
+def _subtree(rows: Mapping[int, bytes], node: Node) -> bytes:
+    """The hash of perfect subtree `node`, from the stored hashes of the entry that completed it."""
+    blob = rows.get(node.last_leaf, b"")
+    digest = blob[node.level * HASH_SIZE : (node.level + 1) * HASH_SIZE]
+    if len(digest) != HASH_SIZE:
+        raise AuditError(f"entry {node.last_leaf} lacks its level-{node.level} subtree hash")
+    return digest
+
+
+def _settle(batch: Sequence[_Pending], outcomes: Sequence[int | Exception]) -> None:
+    """Resolve each pending append's future with its index or the batch's error. Asyncio futures are
+    resolved on their own loop, with one wake-up per loop and batch rather than one per record."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], int | Exception]]] = {}
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        if pending.loop is None:
+            future = pending.future
+            assert isinstance(future, Future)
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        else:
+            assert isinstance(pending.future, asyncio.Future)
+            by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a loop closed meanwhile has no one left to tell
+            loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(waiting: Sequence[tuple[asyncio.Future[int], int | Exception]]) -> None:
+    for future, outcome in waiting:
+        if future.done():  # its caller gave up (cancelled); the record is committed all the same
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def open_log(settings: Settings, url: str | None = None) -> AuditLog:

@@ -8,7 +8,9 @@ turns `audit.retain_content` on.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,12 +51,29 @@ def timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def body_sha256(body: bytes | Mapping[str, Any] | None) -> str | None:
+@dataclass(frozen=True)
+class CanonicalBody:
+    """A JSON body already in its RFC 8785 form, so a request canonicalised once (when the gateway admits it)
+    is hashed by every record of its decisions without canonicalising it again."""
+
+    data: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> CanonicalBody:
+        """Raises `rfc8785.CanonicalizationError` for a body JSON cannot hold canonically (NaN, huge ints)."""
+        return cls(rfc8785.dumps(body))
+
+
+Body = bytes | CanonicalBody | Mapping[str, Any]
+
+
+def body_sha256(body: Body | None) -> str | None:
     """Hex SHA-256 of a body: raw bytes as they are, a JSON object in its canonical form."""
     if body is None:
         return None
-    data = body if isinstance(body, bytes) else rfc8785.dumps(body)
-    return hashlib.sha256(data).hexdigest()
+    if isinstance(body, CanonicalBody):
+        return hashlib.sha256(body.data).hexdigest()
+    return hashlib.sha256(body if isinstance(body, bytes) else rfc8785.dumps(body)).hexdigest()
 
 
 def decision_record(
@@ -66,8 +85,8 @@ def decision_record(
     model: str | None,
     provider: str | None,
     direction: str,
-    request: bytes | Mapping[str, Any] | None,
-    response: bytes | Mapping[str, Any] | None = None,
+    request: Body | None,
+    response: Body | None = None,
     retain_content: bool = False,
     at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -107,5 +126,8 @@ def change_record(
     return {"kind": kind, "time": timestamp(at), "actor": actor, "subject": subject, "change": dict(change)}
 
 
-def _content(body: bytes | Mapping[str, Any] | None) -> Any:
+def _content(body: Body | None) -> Any:
+    """What a record keeps of a body when content is retained: the JSON object itself, raw bytes as text."""
+    if isinstance(body, CanonicalBody):
+        return json.loads(body.data)
     return body.decode("utf-8", "replace") if isinstance(body, bytes) else body

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 
 class AuditSink(Protocol):
-    async def append(self, record: Mapping[str, Any]) -> int:
-        """Append one record; return its index once it is durable (the caller may then respond)."""
+    def append(self, record: Mapping[str, Any]) -> Awaitable[int]:
+        """Append one record; the awaitable gives its index once it is durable (the caller may then respond).
+
+        `AuditLog.append` queues the record when called and returns a future, so a caller may start an append
+        and await it later; a coroutine (`async def append`) starts when it is first awaited or scheduled.
+        """
         ...

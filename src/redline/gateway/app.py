@@ -16,6 +16,7 @@ from redline.audit.log import AuditLog
 from redline.audit.sink import AuditSink
 from redline.config import Settings
 from redline.gateway import components, service
+from redline.gateway.admin import key_routes
 from redline.gateway.auth import Authenticator
 from redline.gateway.completions import ModelEndpoint, Services
 from redline.gateway.guard import Clock, Guard, Screener, default_screener, utc_now
@@ -78,11 +79,13 @@ def create_app(
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(parts.reload_designations)
+                background.start_soon(authenticator.watch_revocations)
                 try:
                     yield
                 finally:
                     background.cancel_scope.cancel()
         finally:
+            guard.close()
             await parts.stop()
 
     model_routes = [
@@ -94,13 +97,15 @@ def create_app(
         Route("/readyz", service.readyz, methods=["GET"]),
         Route("/metrics", service.metrics, methods=["GET"]),
     ]
+    require_admin = bearer_guard(settings.server.admin_token_env)
     routes: list[BaseRoute] = [
         *model_routes,
         *admin_routes(parts.policy, settings.server.admin_token_env, parts.refresh),
+        Mount("/admin/keys", routes=key_routes(authenticator, parts.audit, require_admin)),
     ]
     if isinstance(parts.audit, AuditLog):
         routes.append(
-            Mount("/admin/audit", routes=audit_routes(parts.audit, bearer_guard(settings.server.admin_token_env)))
+            Mount("/admin/audit", routes=audit_routes(parts.audit, require_admin))
         )
     handlers = {HTTPException: service.http_error, Exception: service.http_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -3,6 +3,13 @@
 parse -> authenticate -> refuse requests asking to skip screening -> the tenant's contract -> route (which
 providers, before anything is screened or sent) -> screen and decide the whole conversation -> audit ->
 upstream -> note the provider used -> screen the answer -> audit -> answer in the client's protocol.
+
+A denied input is recorded durably before its 403 is sent, and no upstream call is made. An allowed input's
+record is committed while the upstream call runs: nothing at all (status, headers, a byte of the answer or
+an error) is sent to the client before that record is durable, and if it cannot be made durable the client
+gets a 503 and never the answer. So an allowed request may reach the upstream before its input decision is
+durable, but no answer reaches the client unrecorded; the output decision is durable before the answer
+(or, for a stream, before its final event) is sent.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ import rfc8785
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from redline.audit.records import body_sha256
+from redline.audit.records import CanonicalBody
 from redline.config import Settings
 from redline.exchange import Exchange, reply_view, screening_view
 from redline.gateway.auth import Authenticator
 from redline.gateway.components import Contracts
-from redline.gateway.guard import Clock, Guard, Subject
+from redline.gateway.guard import Clock, Guard, Recording, Subject
 from redline.gateway.http import (
     DECISION_HEADER,
     ClientGone,
@@ -92,9 +99,13 @@ class ModelEndpoint:
     async def _refuse_bypass(self, request: Request, body: dict[str, Any], principal: Principal) -> None:
         """A request asking to skip screening is refused (400) and the attempt audited."""
         guard = self.services.guard
-        found = await refuse_request(
-            guard.audit, principal.tenant, request.headers, body, actor=f"key:{principal.key_id}", at=guard.clock()
-        )
+        try:
+            found = await refuse_request(
+                guard.audit, principal.tenant, request.headers, body, actor=f"key:{principal.key_id}",
+                at=guard.clock(),
+            )  # fmt: skip
+        except Exception as exc:  # the attempt could not be recorded: refuse all the same, as unavailable
+            raise ApiError(503, "unavailable", "the request could not be recorded; it was refused") from exc
         if found:
             message = "; ".join(f"{w.clause}: {w.reason}" for w in found)
             raise ApiError(400, "invalid_request", f"refused: {message}", code="weakening_attempt")
@@ -103,7 +114,7 @@ class ModelEndpoint:
         services, guard = self.services, self.services.guard
         body, principal, exchange = await self._admit(request)
         try:
-            body_sha256(body)  # what the audit records hold; a body it cannot take is the client's error
+            canonical = CanonicalBody.of(body)  # what the audit records hash; once per request
         except rfc8785.CanonicalizationError as exc:
             raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
         await self._refuse_bypass(request, body, principal)
@@ -112,7 +123,7 @@ class ModelEndpoint:
         providers = None if allowed is None else frozenset(allowed)
         context = RouteContext(principal.tenant, principal.tenant_class, exchange.model, services.clock(), providers)
         route = services.router.route(context)
-        subject = Subject(principal, request.url.path, exchange.model, body, contract)
+        subject = Subject(principal, request.url.path, exchange.model, canonical, contract)
 
         decision = await guard.judge(*screening_view(exchange), subject)
         if route.refusal and not decision.denied:
@@ -121,11 +132,11 @@ class ModelEndpoint:
             error_body = self.protocol.error_body(refusal(decision))
             await guard.record(decision, subject, "input", error_body)
             return respond(error_body, decision.id, 403, route.headers)
-        await guard.record(decision, subject, "input", None)
+        recorded = guard.begin_record(decision, subject, "input", None)  # durable before anything is sent
 
         if exchange.stream:
-            return await self._stream(request, exchange, route, subject, decision.id)
-        return await self._complete(request, exchange, route, subject, decision.id)
+            return await self._stream(request, exchange, route, subject, decision.id, recorded)
+        return await self._complete(request, exchange, route, subject, decision.id, recorded)
 
     def _served(self, subject: Subject, provider: Provider, started: float) -> Subject:
         """Note which provider served the request (for metrics and designation routing)."""
@@ -141,15 +152,18 @@ class ModelEndpoint:
         route: RouteResult[Provider],
         subject: Subject,
         input_decision: str,
+        recorded: Recording,
     ) -> Response:
         guard = self.services.guard
         started = time.perf_counter()
         try:
             provider, reply = await unless_disconnected(request, self.services.router.complete(exchange, route))
         except ApiError as exc:
+            await recorded.durable()  # the error names the input decision: it must be on record first
             return error_response(self.protocol, exc, input_decision)
         subject = self._served(subject, provider, started)
         decision = await guard.judge(reply_view(reply), screening_view(exchange)[1], subject)
+        await recorded.durable()  # long done by now, in the common case; else 503 and no answer
         if decision.denied:
             error_body = self.protocol.error_body(refusal(decision))
             await guard.record(decision, subject, "output", error_body)
@@ -165,12 +179,19 @@ class ModelEndpoint:
         route: RouteResult[Provider],
         subject: Subject,
         input_decision: str,
+        recorded: Recording,
     ) -> Response:
         started = time.perf_counter()
         try:
             upstream = await unless_disconnected(request, self.services.router.open_stream(exchange, route))
         except ApiError as exc:
+            await recorded.durable()
             return error_response(self.protocol, exc, input_decision)
+        try:
+            await recorded.durable()  # before the status line and headers: nothing goes out unrecorded
+        except BaseException:
+            await upstream.aclose()
+            raise
         subject = self._served(subject, upstream.provider, started)
         reply_id = self.protocol.new_id()
         encoder = self.protocol.stream_encoder(

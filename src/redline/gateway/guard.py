@@ -2,22 +2,24 @@
 
 The screener is CPU-bound, so it runs in a worker thread under a deadline. Anything but a verdict in time
 (an exception, a timeout) refuses the request: redline fails closed. Every decision becomes an audit
-record that is durable before the response it governs is sent.
+record that is durable before the response it governs is sent: `record` returns once it is; `begin_record`
+starts the append and hands back a `Recording` to await before anything is sent (so the commit can overlap
+the upstream call).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-import anyio
-from anyio import to_thread
-
-from redline.audit.records import decision_record
+from redline.audit.records import CanonicalBody, decision_record
 from redline.audit.sink import AuditSink
 from redline.gateway.metrics import Metrics
 from redline.gateway.tenants import Principal
@@ -31,10 +33,105 @@ Screener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict
 Clock = Callable[[], datetime]
 OperatorPolicySource = Callable[[], OperatorPolicy]  # the operator policy in force now
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 # Screening threads of their own: a screener that hangs can exhaust these (and then every request is refused,
 # failing closed) but never the threads the rest of the gateway needs, such as key lookups.
 SCREENING_THREADS = 8
+
+
+class Workers:
+    """Daemon threads that run blocking calls for an event loop: one queue put to hand a call over and one
+    `call_soon_threadsafe` to hand its outcome back. Leaner than anyio's worker threads (no cancel scopes,
+    limiter or context copy per call), and a call that hangs cannot hold up the interpreter's exit."""
+
+    def __init__(self, count: int, name: str) -> None:
+        self.count, self.name = count, name
+        self._calls: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
+        self._started = False
+        self._lock = threading.Lock()
+
+    def run(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        """Run `call` on a worker; the future (of the running loop) gets its result or its exception.
+        Cancelling the future abandons the call: a running call runs on, its outcome dropped."""
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    for n in range(self.count):
+                        threading.Thread(target=self._work, name=f"{self.name}-{n}", daemon=True).start()
+                    self._started = True
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((loop, future, call))
+        return future
+
+    def stop(self) -> None:
+        """Let the threads end once the calls queued before this are done (a hung call keeps its thread)."""
+        with self._lock:
+            if self._started:
+                for _ in range(self.count):
+                    self._calls.put(None)
+                self._started = False
+
+    def _work(self) -> None:
+        while (item := self._calls.get()) is not None:
+            loop, future, call = item
+            if future.cancelled():  # abandoned while it waited (a timeout): skip it
+                continue
+            try:
+                outcome: tuple[bool, Any] = (True, call())
+            except BaseException as exc:  # handed to the caller, like any other outcome
+                outcome = (False, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the loop is closed: no one is waiting any more
+                pass
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class Recording:
+    """An audit append under way. `durable()` returns once the record is durable, or raises the 503 that
+    refuses the request (fail closed): await it before sending anything the decision governs."""
+
+    def __init__(self, pending: asyncio.Future[int]) -> None:
+        self.pending = pending
+        pending.add_done_callback(_log_failure)
+
+    async def durable(self) -> None:
+        try:
+            await self.pending
+        except Exception as exc:
+            raise ApiError(503, "unavailable", "the decision could not be recorded; the request was refused") from exc
+
+
+def _log_failure(pending: asyncio.Future[int]) -> None:
+    """Log a failed append once, whether or not anyone awaits it (a client that left does not)."""
+    if not pending.cancelled() and (exc := pending.exception()) is not None:
+        log.error("audit append failed", exc_info=exc)
+
+
+def start_append(audit: AuditSink, record: Mapping[str, Any]) -> Recording:
+    """Start appending `record` to `audit` now. A sink whose `append` raises at once (a record it refuses,
+    a closed log) gives a Recording that fails, so every caller handles one kind of failure."""
+    pending: asyncio.Future[int]
+    try:
+        awaitable: Awaitable[int] = audit.append(record)
+        pending = asyncio.ensure_future(awaitable)
+    except Exception as exc:
+        pending = asyncio.get_running_loop().create_future()
+        pending.set_exception(exc)
+    return Recording(pending)
 
 
 def default_screener(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
@@ -55,7 +152,7 @@ class Subject:
     principal: Principal
     endpoint: str
     model: str
-    request: Mapping[str, Any]
+    request: CanonicalBody  # the request body, canonicalised once for every record of its decisions
     contract: TenantContract | None = None
     provider: str | None = None
 
@@ -73,25 +170,24 @@ class Guard:
     ) -> None:
         self.screener, self.timeout_s, self.metrics = screener, timeout_s, metrics
         self.audit, self.clock, self.operator, self.retain_content = audit, clock, operator, retain_content
-        self.limiter: anyio.CapacityLimiter | None = None  # made on first use: it needs the event loop
+        self.workers = Workers(SCREENING_THREADS, "screening")
 
     async def warm_up(self) -> None:
         """Screen once at startup, so the first request does not pay (and time out on) loading the model.
         A screener that fails here is logged; requests are then refused until it works (fail closed)."""
         try:
-            await to_thread.run_sync(self.screener, [{"role": "user", "content": "warm-up"}], None)
+            await self.workers.run(lambda: self.screener([{"role": "user", "content": "warm-up"}], None))
         except Exception:
             log.exception("the screener failed to start; model requests will be refused with 503")
 
+    def close(self) -> None:
+        self.workers.stop()
+
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
-        if self.limiter is None:
-            self.limiter = anyio.CapacityLimiter(SCREENING_THREADS)
         started = time.perf_counter()
         try:
-            with anyio.fail_after(self.timeout_s):
-                return await to_thread.run_sync(
-                    self.screener, messages, tools, abandon_on_cancel=True, limiter=self.limiter
-                )
+            async with asyncio.timeout(self.timeout_s):
+                return await self.workers.run(lambda: self.screener(messages, tools))
         except TimeoutError as exc:
             raise ApiError(503, "unavailable", "screening timed out; the request was refused") from exc
         except Exception as exc:
@@ -104,8 +200,12 @@ class Guard:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, subject: Subject
     ) -> Decision:
         """Screen, then decide under the operator policy and the subject's tenant contract."""
+        return self.decide(await self.screen(messages, tools), subject)
+
+    def decide(self, verdict: Verdict, subject: Subject) -> Decision:
+        """Decide on a verdict under the operator policy and the subject's tenant contract."""
         return engine.decide(
-            await self.screen(messages, tools),
+            verdict,
             tenant=subject.principal.tenant,
             policy=self.operator(),
             contract=subject.contract,
@@ -115,7 +215,13 @@ class Guard:
     async def record(
         self, decision: Decision, subject: Subject, direction: str, response: Mapping[str, Any] | None
     ) -> None:
-        """Count and audit one decision; returns once the audit record is durable."""
+        """Count and audit one decision; returns once the audit record is durable (else raises the 503)."""
+        await self.begin_record(decision, subject, direction, response).durable()
+
+    def begin_record(
+        self, decision: Decision, subject: Subject, direction: str, response: Mapping[str, Any] | None
+    ) -> Recording:
+        """Count one decision and start appending its audit record; await `durable()` before responding."""
         self.metrics.count_decision(decision, direction)
         record = decision_record(
             decision,
@@ -130,8 +236,4 @@ class Guard:
             retain_content=self.retain_content or bool(subject.contract and subject.contract.retain_content),
             at=self.clock(),
         )
-        try:
-            await self.audit.append(record)
-        except Exception as exc:
-            log.exception("audit append failed")
-            raise ApiError(503, "unavailable", "the decision could not be recorded; the request was refused") from exc
+        return start_append(self.audit, record)

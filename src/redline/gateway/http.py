@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
@@ -62,7 +63,8 @@ def respond(
 def error_response(protocol: WireProtocol, error: ApiError, decision_id: str | None = None) -> Response:
     """`error` in the client's protocol. Errors before any decision still carry a fresh id for tracing."""
     decision_id = error.decision_id or decision_id or new_decision_id()
-    return respond(protocol.error_body(error), decision_id, error.status)
+    headers = None if error.retry_after is None else {"retry-after": str(math.ceil(error.retry_after))}
+    return respond(protocol.error_body(error), decision_id, error.status, headers)
 
 
 async def unless_disconnected(request: Request, call: Awaitable[T]) -> T:

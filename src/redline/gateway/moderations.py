@@ -1,26 +1,41 @@
-"""POST /v1/moderations in OpenAI's format, with the red lines as the categories."""
+"""POST /v1/moderations in OpenAI's format, with the red lines as the categories.
+
+A moderation call is a screening decision like any other: the inputs are screened (each separately, as
+OpenAI's endpoint does), decided once under the operator policy and the tenant's contract, and recorded in the
+audit log before the answer is sent; the answer carries the decision's id in `x-redline-decision`.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
+import rfc8785
 from starlette.requests import Request
 from starlette.responses import Response
 
-from redline.gateway.guard import Guard
+from redline.audit.records import CanonicalBody
+from redline.gateway.guard import Guard, Subject
 from redline.gateway.http import error_response, read_json, respond
 from redline.gateway.service import services
-from redline.policy.decision import new_decision_id
 from redline.protocols import OPENAI
 from redline.protocols.base import ApiError
-from redline.screening.verdict import RED_LINES
+from redline.screening.verdict import RED_LINES, Verdict
 
 MODEL = "redline-red-lines"
 
 
-async def moderate(body: dict[str, Any], guard: Guard) -> dict[str, Any]:
-    """Screen each input separately, as OpenAI's endpoint does."""
+def combined(verdicts: list[Verdict]) -> Verdict:
+    """One verdict for a call's inputs: every red line any input crossed, each score at its highest, and the
+    stage that settled the highest-scoring input."""
+    scores = {c: max(v.scores.get(c, 0.0) for v in verdicts) for c in RED_LINES}
+    categories = tuple(dict.fromkeys(c for v in verdicts for c in v.categories))
+    top = max(verdicts, key=lambda v: max(v.scores.values(), default=0.0))
+    return Verdict(bool(categories), categories, scores, top.stage)
+
+
+async def moderate(body: dict[str, Any], guard: Guard) -> tuple[dict[str, Any], Verdict]:
+    """Screen each input separately, as OpenAI's endpoint does; the answer, and the inputs' verdict."""
     inputs = body.get("input")
     if isinstance(inputs, str):
         inputs = [inputs]
@@ -28,9 +43,10 @@ async def moderate(body: dict[str, Any], guard: Guard) -> dict[str, Any]:
         raise ApiError(
             400, "invalid_request", "input must be a string or a non-empty list of strings", "input"
         )
-    results = []
+    results, verdicts = [], []
     for text in inputs:
         verdict = await guard.screen([{"role": "user", "content": text}], None)
+        verdicts.append(verdict)
         results.append(
             {
                 "flagged": verdict.flagged,
@@ -38,14 +54,24 @@ async def moderate(body: dict[str, Any], guard: Guard) -> dict[str, Any]:
                 "category_scores": {c: float(verdict.scores.get(c, 0.0)) for c in RED_LINES},
             }
         )
-    return {"id": f"modr-{os.urandom(12).hex()}", "model": MODEL, "results": results}
+    return {"id": f"modr-{os.urandom(12).hex()}", "model": MODEL, "results": results}, combined(verdicts)
 
 
 async def moderations(request: Request) -> Response:
     shared = services(request)
+    guard = shared.guard
     try:
-        await shared.authenticator.authenticate(request.headers)
+        principal = await shared.authenticator.authenticate(request.headers)
         body = await read_json(request, shared.settings.server.max_body_bytes)
-        return respond(await moderate(body, shared.guard), new_decision_id())
+        try:
+            canonical = CanonicalBody.of(body)
+        except rfc8785.CanonicalizationError as exc:
+            raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
+        answer, verdict = await moderate(body, guard)
+        contract = await shared.contracts.of(principal.tenant)
+        subject = Subject(principal, request.url.path, MODEL, canonical, contract)
+        decision = guard.decide(verdict, subject)
+        await guard.record(decision, subject, "input", answer)
+        return respond(answer, decision.id)
     except ApiError as exc:
         return error_response(OPENAI, exc)

@@ -108,6 +108,13 @@ class TenantStore:
             conn.execute(keys.update().where(keys.c.key_id == key_id).values(revoked=True, revoked_at=_now()))
         return {"key_id": key_id, "tenant": row.tenant}
 
+    def revocation_mark(self) -> tuple[int, Any]:
+        """Something that changes whenever a key is revoked: how many are, and the latest revocation time."""
+        query = sa.select(sa.func.count(), sa.func.max(keys.c.revoked_at)).where(keys.c.revoked.is_(True))
+        with self.engine.connect() as conn:
+            count, latest = conn.execute(query).one()
+        return count, latest
+
     def principal(self, key: str) -> Principal | None:
         """The principal holding `key`, or None when the key is unknown or revoked."""
         query = (

@@ -1,17 +1,16 @@
 """Recording which provider served each request, off the event loop and in batches.
 
 Designation routing needs each tenant's first use of each provider and traffic by key and model. Writing
-that per request would put a database transaction on the hot path (and a synchronous commit per request
-on the writer), so requests only enqueue their use and one thread writes what gathered every
-`interval_s`, in one transaction.
+that per request would put a database transaction on the hot path, so a request only adds its use to an
+in-memory batch (a list append under an uncontended lock: no thread is woken per request), and one thread
+writes what gathered every `interval_s`, in one transaction whose size depends on how many distinct
+(tenant, key, provider, model, day) pairs were seen, not on how many requests (see `PolicyStore.record_uses`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -24,50 +23,60 @@ FLUSH_INTERVAL_S = 0.5
 class UsageRecorder:
     def __init__(self, record: Callable[[Sequence[Use]], None], interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.record, self.interval_s = record, interval_s
-        self.queue: queue.Queue[Use | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._batch: list[Use] = []
+        self._noted = 0  # uses noted so far; `_written` catches up with it after each write
+        self._written = 0
+        self._done = threading.Condition(self._lock)
+        self._wake = threading.Event()  # set when a batch starts gathering
+        self._hurry = threading.Event()  # set by flush and close: write now, without waiting to gather
+        self._stop = False
         self.thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
         self.thread.start()
 
     def __call__(self, tenant: str, key_id: str, provider: str, model: str, at: datetime) -> None:
         """Note one served request; returns at once."""
-        self.queue.put((tenant, key_id, provider, model, at))
-
-    def _drain(self, first: Use | None) -> tuple[list[Use], bool]:
-        """Everything queued after `first`; and whether close was asked for."""
-        batch, stop = [], first is None
-        if first is not None:
-            batch.append(first)
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                return batch, stop
-            if item is None:
-                stop = True
-            else:
-                batch.append(item)
+        with self._lock:
+            self._batch.append((tenant, key_id, provider, model, at))
+            self._noted += 1
+            first = len(self._batch) == 1
+        if first:
+            self._wake.set()  # the only cross-thread wake-up: once per batch, not per request
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            first = self.queue.get()
-            if first is not None:
-                time.sleep(self.interval_s)  # let a batch gather
-            batch, stop = self._drain(first)
+        while True:
+            self._wake.wait()
+            self._hurry.wait(self.interval_s)  # let a batch gather
+            with self._lock:
+                self._wake.clear()
+                self._hurry.clear()
+                batch, self._batch = self._batch, []
+                noted, stop = self._noted, self._stop
             try:
                 if batch:
                     self.record(batch)
             except Exception:  # lost usage counts must not stop the writer
                 log.exception("recording provider use failed")
-            finally:
-                for _ in range(len(batch) + stop):
-                    self.queue.task_done()
+            with self._lock:
+                self._written = noted
+                self._done.notify_all()
+            if stop:
+                return
 
     def flush(self) -> None:
         """Wait until every use noted so far is written."""
-        self.queue.join()
+        with self._lock:
+            target = self._noted
+            if self._written >= target:
+                return
+            self._hurry.set()
+            self._wake.set()
+            self._done.wait_for(lambda: self._written >= target)
 
     def close(self) -> None:
         """Write what is queued, then stop."""
-        self.queue.put(None)
+        with self._lock:
+            self._stop = True
+        self._hurry.set()
+        self._wake.set()
         self.thread.join()

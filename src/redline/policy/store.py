@@ -170,24 +170,40 @@ class PolicyStore:
         self.record_uses([(tenant, key_id, provider, model, at)])
 
     def record_uses(self, uses: Sequence[Use]) -> None:
-        """Count many requests, `(tenant, key_id, provider, model, at)` each, in one transaction."""
+        """Count many requests, `(tenant, key_id, provider, model, at)` each, in one transaction.
+
+        Uses are summed first, so the write is one upsert per distinct (tenant, provider) and per distinct
+        (provider, tenant, key, model, day), each statement compiled once and executed for all its rows.
+        """
+        spans: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        counts: dict[tuple[str, str, str, str, date], int] = {}
+        for tenant, key_id, provider, model, at in uses:
+            first, last = spans.get((tenant, provider), (at, at))
+            spans[tenant, provider] = (min(first, at), max(last, at))
+            daily_key = (provider, tenant, key_id, model, at.date())
+            counts[daily_key] = counts.get(daily_key, 0) + 1
+        if not spans:
+            return
+        use = self._insert(provider_usage)
+        use = use.on_conflict_do_update(
+            index_elements=["tenant", "provider"], set_={"last_used": use.excluded.last_used}
+        )
+        daily = self._insert(usage_daily)
+        daily = daily.on_conflict_do_update(
+            index_elements=["provider", "tenant", "key_id", "model", "day"],
+            set_={"requests": usage_daily.c.requests + daily.excluded.requests},
+        )
+        use_rows = [
+            {"tenant": t, "provider": p, "first_used": first, "last_used": last}
+            for (t, p), (first, last) in spans.items()
+        ]
+        daily_rows = [
+            {"provider": p, "tenant": t, "key_id": k, "model": m, "day": d, "requests": n}
+            for (p, t, k, m, d), n in counts.items()
+        ]
         with self.engine.begin() as conn:
-            for tenant, key_id, provider, model, at in uses:
-                use = self._insert(provider_usage).values(
-                    tenant=tenant, provider=provider, first_used=at, last_used=at
-                )
-                daily = self._insert(usage_daily).values(
-                    provider=provider, tenant=tenant, key_id=key_id, model=model, day=at.date(), requests=1
-                )
-                conn.execute(
-                    use.on_conflict_do_update(index_elements=["tenant", "provider"], set_={"last_used": at})
-                )
-                conn.execute(
-                    daily.on_conflict_do_update(
-                        index_elements=["provider", "tenant", "key_id", "model", "day"],
-                        set_={"requests": usage_daily.c.requests + 1},
-                    )
-                )
+            conn.execute(use, use_rows)
+            conn.execute(daily, daily_rows)
 
     def first_uses(self, tenant: str) -> dict[str, datetime]:
         """When `tenant` first used each provider: what tells existing use from new use."""

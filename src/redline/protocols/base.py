@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -28,6 +30,7 @@ class ApiError(Exception):
     code: str | None = None
     decision_id: str | None = None
     retryable: bool = False  # worth another attempt or another provider: connection errors, 429, 5xx
+    retry_after: float | None = None  # seconds the upstream asked us to wait (its Retry-After header)
 
     def __str__(self) -> str:
         return f"{self.status} {self.kind}: {self.message}"
@@ -43,14 +46,34 @@ def kind_for_status(status: int) -> ErrorKind:
     return "invalid_request" if status < 500 else "upstream"
 
 
-def upstream_error(status: int, body: Any) -> ApiError:
-    """An upstream's error response (either protocol's shape) as an error for the client: 5xx become 502."""
+def upstream_error(status: int, body: Any, retry_after: str | None = None) -> ApiError:
+    """An upstream's error response (either protocol's shape) as an error for the client: 5xx become 502.
+    `retry_after` is the response's Retry-After header, if any."""
     err = body.get("error") if isinstance(body, dict) else None
     message = str(
         (err.get("message") if isinstance(err, dict) else None) or f"upstream returned HTTP {status}"
     )
     retryable = status == 429 or status >= 500
-    return ApiError(status if status < 500 else 502, kind_for_status(status), message, retryable=retryable)
+    return ApiError(
+        status if status < 500 else 502, kind_for_status(status), message, retryable=retryable,
+        retry_after=parse_retry_after(retry_after),
+    )  # fmt: skip
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date (RFC 9110 10.2.3); None when
+    absent or unreadable. A date in the past means now (0)."""
+    if value is None or not (value := value.strip()):
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 _UNION_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|literal)\[.*|_\w+|function-.*)$", re.I)

@@ -74,7 +74,7 @@ class Provider:
                 body = None
             finally:
                 await response.aclose()
-            raise upstream_error(response.status_code, body)
+            raise upstream_error(response.status_code, body, response.headers.get("retry-after"))
         return response
 
     async def complete(self, exchange: Exchange) -> Reply:

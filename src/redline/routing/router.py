@@ -1,7 +1,11 @@
 """Which providers serve a request, and trying them in turn.
 
 Retries and fallbacks happen only before anything has been sent to the client: a stream is handed over
-once its upstream answered with a good status, and is never retried after that.
+once its upstream answered with a good status, and is never retried after that. A provider that fails with
+a connection error, 429 or 5xx is tried again up to `retries` times, after an exponential backoff with full
+jitter (`backoff_s * 2**n`, capped at `max_retry_wait_s`) or, when it sent Retry-After, after exactly that
+long; a Retry-After longer than `max_retry_wait_s` is not waited for: the next provider is tried at once
+(and, when none is left, the client gets the error with the upstream's Retry-After).
 
 `candidate_filter` is the one seam for routing policy (supply-chain designations, see
 redline.policy.hook): given the tenant and the providers serving the model, it returns the providers to use,
@@ -11,7 +15,9 @@ refusal. A tenant contract's `allowed_providers` bounds whatever it returns.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -55,6 +61,21 @@ class RouteResult(Generic[P]):
 CandidateFilter = Callable[[RouteContext, list[Provider]], RouteResult[Provider]]
 
 
+def retry_delay(
+    backoff_s: float,
+    cap_s: float,
+    attempt: int,
+    error: ApiError,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> float | None:
+    """Seconds to wait before retry `attempt` (0 for the first retry) after `error`, or None to give up on
+    this provider: the upstream's Retry-After when it sent one (None when longer than `cap_s`), else a random
+    wait in [0, min(cap_s, backoff_s * 2**attempt)] (exponential backoff, full jitter)."""
+    if error.retry_after is not None:
+        return error.retry_after if error.retry_after <= cap_s else None
+    return draw(0.0, min(cap_s, backoff_s * 2**attempt))
+
+
 class Router:
     def __init__(self, providers: list[Provider], candidate_filter: CandidateFilter | None = None) -> None:
         self.providers = providers
@@ -82,23 +103,24 @@ class Router:
         refusal = None if kept else f"the tenant's contract allows only providers {sorted(allowed)}"
         return replace(result, providers=kept, refusal=refusal)
 
-    @staticmethod
-    def _attempts(providers: tuple[Provider, ...]) -> Iterator[Provider]:
-        for provider in providers:
-            for _ in range(1 + provider.settings.retries):
-                yield provider
-
     async def _first_success(
         self, providers: tuple[Provider, ...], call: Callable[[Provider], Awaitable[T]]
     ) -> T:
         last: ApiError | None = None
-        for provider in self._attempts(providers):
-            try:
-                return await call(provider)
-            except ApiError as exc:
-                if not exc.retryable:
-                    raise
-                last = exc
+        for provider in providers:
+            for attempt in range(1 + provider.settings.retries):
+                try:
+                    return await call(provider)
+                except ApiError as exc:
+                    if not exc.retryable:
+                        raise
+                    last = exc
+                if attempt == provider.settings.retries:
+                    break  # this provider's last attempt: on to the next one, at once
+                delay = retry_delay(provider.settings.backoff_s, provider.settings.max_retry_wait_s, attempt, last)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
         raise last or ApiError(503, "unavailable", "no provider may serve this request")
 
     @staticmethod
