@@ -157,12 +157,15 @@ def eval_command(
 def train_command(
     data: Path = typer.Option(Path("data"), "--data", help="Folder holding seed/ (input) and corpus/ (output)."),
     out: Path = typer.Option(None, "--out", help="Where the model goes; default: the package's model folder."),
+    calibrate_only: bool = typer.Option(
+        False, "--calibrate-only", help="Keep the fitted stages in the model folder; redo blend, thresholds, figures."
+    ),
 ) -> None:
     """Rebuild the corpus splits and every shipped model artifact from data/, then print the figures."""
     from redline.screening.screener import MODEL_DIR
     from redline.screening.train import train
 
-    meta = train(data, out or MODEL_DIR, log=lambda msg: typer.echo(msg, err=True))
+    meta = train(data, out or MODEL_DIR, log=lambda msg: typer.echo(msg, err=True), calibrate_only=calibrate_only)
     typer.echo(json.dumps({"thresholds": meta["thresholds"], "metrics": meta["metrics"]}, indent=2))
 
 

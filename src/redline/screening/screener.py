@@ -96,6 +96,11 @@ class CascadeScreener:
                     self._encoder = MiniLMEncoder(adapters=self._adapters)
         return self._encoder
 
+    def warm_up(self) -> None:
+        """Load the encoder and run each stage once, so no request pays for it."""
+        self.stage1.logits(["warm up"])
+        self.encoder.encode(["warm up"])
+
     def prepare(self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
         """The normalised windows of one input."""
         return list(windows(normalize(flatten(item, tools)), self.window_size, self.window_stride))
@@ -132,9 +137,13 @@ class CascadeScreener:
             self._verdict(p1[owner == n], blended[owner == n], in_band[owner == n], high) for n in range(len(prepared))
         ]
 
-    def stage2_proba(self, windows: list[str], stage1_proba: FloatArray) -> FloatArray:
+    def stage2_proba(self, windows: list[str], stage1_proba: FloatArray, weight: float | None = None) -> FloatArray:
+        """The blend (1 - w) * stage 1 + w * encoder, with w the model's `stage2_weight` unless given."""
+        w = self.stage2_weight if weight is None else weight
+        if not windows:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
         tuned = self.head.predict_proba(self.encoder.encode(windows))
-        return (1 - self.stage2_weight) * stage1_proba + self.stage2_weight * tuned
+        return (1 - w) * stage1_proba + w * tuned
 
     def _verdict(self, p1: FloatArray, blended: FloatArray, in_band: np.ndarray, high: FloatArray) -> Verdict:
         s1 = p1.max(axis=0)
@@ -143,7 +152,7 @@ class CascadeScreener:
         for i, category in enumerate(RED_LINES):
             if s1[i] >= high[i]:
                 scores[category] = to_score(float(s1[i]), float(high[i]))
-            elif in_band.any():
+            elif in_band.any() and s1[i] >= self.thresholds.low:
                 scores[category] = to_score(float(s2[i]), self.thresholds.stage2[category])
             else:
                 scores[category] = to_score(float(s1[i]), self.thresholds.low)

