@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from redline.commands import load_settings_option
+
 if TYPE_CHECKING:
     from redline.audit.log import AuditLog
-    from redline.config import Settings
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML config file (default ./redline.yaml).")
@@ -20,19 +21,10 @@ ConfigOption = Annotated[
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL, overriding the config's.")]
 
 
-def _settings(config: Path | None) -> Settings:
-    from redline.config import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--config") from exc
-
-
 def _log(config: Path | None, db: str | None) -> AuditLog:
     from redline.audit.log import open_log
 
-    return open_log(_settings(config), db)
+    return open_log(load_settings_option(config), db)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -116,7 +108,7 @@ def check_proof(
         if public_key is not None:
             verifier = Verifier.from_vkey(public_key.read_text(encoding="utf-8"))
         else:
-            audit = _settings(config).audit
+            audit = load_settings_option(config).audit
             verifier = Signer.load_or_create(audit.signing_key_path, audit.log_origin).verifier
         checkpoint = check_bundle(json.loads(bundle.read_text(encoding="utf-8")), verifier)
     except (OSError, json.JSONDecodeError, CheckpointError, BundleError) as exc:
@@ -147,7 +139,7 @@ def public_key(config: ConfigOption = None) -> None:
     """Print the log's verifier key (C2SP signed-note format), made with the signing key if needed."""
     from redline.audit.checkpoint import Signer
 
-    audit = _settings(config).audit
+    audit = load_settings_option(config).audit
     typer.echo(Signer.load_or_create(audit.signing_key_path, audit.log_origin).verifier.vkey)
 
 

@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from redline.audit.records import KEY_CHANGE, TENANT_CHANGE, change_record
+from redline.commands import audit_sink, load_settings_option
 
 if TYPE_CHECKING:
-    from redline.audit.sink import AuditSink
     from redline.config import Settings
     from redline.gateway.tenants import TenantStore
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: ./redline.yaml if present).")
 tenants_app = typer.Typer(help="Tenants: the organisations that hold API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: shown once at creation, stored only as hashes.", no_args_is_help=True)
-
-
-def audit_sink(settings: Settings) -> AbstractContextManager[AuditSink]:
-    """The audit log that records tenant and key changes, closed (a final checkpoint signed) after use."""
-    from redline.audit.log import open_log
-
-    return closing(open_log(settings))
-
-
-def _settings(config: Path | None) -> Settings:
-    from redline.config import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--config") from exc
 
 
 def _store(settings: Settings) -> TenantStore:
@@ -73,7 +56,7 @@ def tenants_create(
     config: Path | None = ConfigOption,
 ) -> None:
     """Create a tenant."""
-    settings = _settings(config)
+    settings = load_settings_option(config)
     _change(settings, lambda store: store.create_tenant(name, tenant_class), TENANT_CHANGE, name, "created")
     typer.echo(f"created tenant {name} ({tenant_class})")
 
@@ -81,7 +64,7 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list(config: Path | None = ConfigOption) -> None:
     """List tenants."""
-    for row in _store(_settings(config)).list_tenants():
+    for row in _store(load_settings_option(config)).list_tenants():
         typer.echo(f"{row['name']}\t{row['tenant_class']}\t{row['created_at']:%Y-%m-%dT%H:%M:%SZ}")
 
 
@@ -99,7 +82,7 @@ def keys_create(
         key_id, key = store.create_key(tenant, model or None)
         return {"key_id": key_id, "tenant": tenant, "models": model or None, "key": key}
 
-    details = _change(_settings(config), create, KEY_CHANGE, tenant, "key created")
+    details = _change(load_settings_option(config), create, KEY_CHANGE, tenant, "key created")
     typer.echo(f"created key {details['key_id']} for tenant {tenant}; store it now, it is not shown again:")
     typer.echo(details["key"])
 
@@ -107,7 +90,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(config: Path | None = ConfigOption) -> None:
     """List keys (ids only; keys are not stored)."""
-    for row in _store(_settings(config)).list_keys():
+    for row in _store(load_settings_option(config)).list_keys():
         state = "revoked" if row["revoked"] else "active"
         models = ",".join(row["models"] or ["*"])
         typer.echo(
@@ -118,7 +101,7 @@ def keys_list(config: Path | None = ConfigOption) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, config: Path | None = ConfigOption) -> None:
     """Revoke a key; gateways stop accepting it within seconds."""
-    _change(_settings(config), lambda store: store.revoke_key(key_id), KEY_CHANGE, key_id, "key revoked")
+    _change(load_settings_option(config), lambda store: store.revoke_key(key_id), KEY_CHANGE, key_id, "key revoked")
     typer.echo(f"revoked key {key_id}")
 
 
@@ -132,7 +115,7 @@ def serve(
 
     from redline.gateway.app import create_app
 
-    settings = _settings(config)
+    settings = load_settings_option(config)
     if not settings.providers:
         typer.echo("redline: no providers configured; model calls answer 503, screening is served", err=True)
     app = create_app(settings)  # with the configured audit log, closed when the server stops

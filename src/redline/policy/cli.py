@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+
+from redline.commands import audit_sink, load_settings_option
 
 if TYPE_CHECKING:
     from redline.audit.sink import AuditSink
@@ -31,23 +33,6 @@ designations_app = typer.Typer(help="Supply-chain designations against providers
 contracts_app = typer.Typer(
     help="Tenant contracts: overlays that may only add restrictions.", no_args_is_help=True
 )
-
-
-def audit_sink(settings: Settings) -> AbstractContextManager[AuditSink]:
-    """The audit log that records policy changes and refused weakening attempts, closed (a final checkpoint
-    signed) after use."""
-    from redline.audit.log import open_log
-
-    return closing(open_log(settings))
-
-
-def _settings(config: Path | None) -> Settings:
-    from redline.config import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--config") from exc
 
 
 @contextmanager
@@ -110,7 +95,7 @@ def policy_validate(files: list[Path], config: Path | None = ConfigOption) -> No
     """Validate policy files; each error names file, line and field. Exit status 1 if any fails."""
     from redline.policy.loader import PolicyError, load, operator_policy
 
-    settings = _settings(config)
+    settings = load_settings_option(config)
     with _refusals():
         operator = operator_policy(settings.policy.operator_policy)
     failed = False
@@ -136,7 +121,7 @@ def policy_apply(file: Path = FileArgument, config: Path | None = ConfigOption) 
     with _refusals():
         policy = load_operator_policy(file).model
     assert isinstance(policy, OperatorPolicy)
-    with _acting(_settings(config)) as service:
+    with _acting(load_settings_option(config)) as service:
         changed = _run(lambda: service.apply_operator_policy(policy, getpass.getuser()))
     state = "applied" if changed else "already in force:"
     typer.echo(f"{state} operator policy {policy.version}, version {policy.version_hash[:12]}")
@@ -150,7 +135,7 @@ def policy_show(
     """The effective policy of a tenant: every clause, with the file and line it came from."""
     from redline.policy.show import effective_report
 
-    settings = _settings(config)
+    settings = load_settings_option(config)
     with _refusals():
         typer.echo(effective_report(settings, tenant), nl=False)
 
@@ -160,7 +145,7 @@ def designations_add(file: Path = FileArgument, config: Path | None = ConfigOpti
     """Add (or replace) the designations in FILE."""
     from redline.policy.model import Designation
 
-    settings = _settings(config)
+    settings = load_settings_option(config)
     docs = [d.model for d in _load(file, settings) if isinstance(d.model, Designation)]
     with _acting(settings) as service:
 
@@ -184,14 +169,14 @@ def _summary(d: Designation) -> str:
 @designations_app.command("list")
 def designations_list(config: Path | None = ConfigOption) -> None:
     """List designations: id, status, providers, scope, effective time, phase-out deadline."""
-    for d in _service(_settings(config)).store.designations():
+    for d in _service(load_settings_option(config)).store.designations():
         typer.echo(_summary(d))
 
 
 @designations_app.command("show")
 def designations_show(designation_id: str, config: Path | None = ConfigOption) -> None:
     """Show one designation as YAML."""
-    service = _service(_settings(config))
+    service = _service(load_settings_option(config))
     d = _run(lambda: service.designation(designation_id))
     typer.echo(_yaml({"kind": "designation", **d.model_dump(mode="json")}), nl=False)
 
@@ -207,7 +192,7 @@ def designations_lift(
 
     if status not in (LegalStatus.ENJOINED, LegalStatus.RESCINDED):
         raise typer.BadParameter("must be enjoined or rescinded", param_hint="--status")
-    with _acting(_settings(config)) as service:
+    with _acting(load_settings_option(config)) as service:
         d = _run(lambda: service.set_status(designation_id, LegalStatus(status), getpass.getuser()))
     typer.echo(f"{d.id} is now {d.status.value}")
 
@@ -219,7 +204,7 @@ def designations_impact(
     config: Path | None = ConfigOption,
 ) -> None:
     """Who a designation affects: tenants and keys, recent traffic by model, days left, successors."""
-    service = _service(_settings(config))
+    service = _service(load_settings_option(config))
     impact = _run(lambda: service.impact(designation_id, days))
     typer.echo(_summary(impact.designation))
     if not impact.tenants:
@@ -236,7 +221,7 @@ def designations_impact(
 def contracts_apply(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
     """Apply a tenant contract. A contract that weakens a red line is refused and the attempt recorded."""
     text = file.read_text(encoding="utf-8")
-    with _acting(_settings(config)) as service:
+    with _acting(load_settings_option(config)) as service:
         contract = _run(lambda: service.apply_contract(text, str(file), getpass.getuser()))
     typer.echo(f"applied contract of {contract.tenant}, version {contract.version_hash[:12]}")
 
@@ -244,7 +229,7 @@ def contracts_apply(file: Path = FileArgument, config: Path | None = ConfigOptio
 @contracts_app.command("show")
 def contracts_show(tenant: str, config: Path | None = ConfigOption) -> None:
     """Show the contract applied for TENANT, with its version hash."""
-    service = _service(_settings(config))
+    service = _service(load_settings_option(config))
     contract = _run(lambda: service.contract(tenant))
     typer.echo(f"# version {contract.version_hash}")
     typer.echo(
@@ -259,7 +244,7 @@ def contracts_diff(file: Path = FileArgument, config: Path | None = ConfigOption
 
     from redline.policy.model import TenantContract
 
-    settings = _settings(config)
+    settings = load_settings_option(config)
     store = _service(settings).store
     for new in (d.model for d in _load(file, settings) if isinstance(d.model, TenantContract)):
         old = store.contract(new.tenant)
