@@ -59,7 +59,9 @@ class MiniLM:
         return cls(weights, config)
 
     def linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+        """A projection, computed in its weights' dtype (see `MiniLMEncoder`)."""
+        weight = self.w[name + ".weight"]
+        return functional.linear(x.to(weight.dtype), weight, self.w[name + ".bias"])
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, linear: Linear | None = None) -> torch.Tensor:
         """Embeddings (batch, 384) of token ids (batch, width) with mask 1.0 on real tokens."""
@@ -148,12 +150,9 @@ class MiniLMEncoder:
         if adapters is not None:
             merge_adapters(self.model.w, dict(np.load(adapters)))
         self.dtype = dtype or fast_dtype()
-        self._compute = {  # the projections in the compute dtype; norms and embeddings stay float32
-            name: tensor.to(self.dtype) for name, tensor in self.model.w.items() if name.startswith("encoder.layer.")
-        }
-
-    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return functional.linear(x.to(self.dtype), self._compute[name + ".weight"], self._compute[name + ".bias"])
+        for name, tensor in self.model.w.items():  # projections in the compute dtype; norms, embeddings float32
+            if name.startswith("encoder.layer.") and "LayerNorm" not in name:
+                self.model.w[name] = tensor.to(self.dtype)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Array:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -161,7 +160,7 @@ class MiniLMEncoder:
             return out
         with torch.inference_mode():
             for idx, ids, mask in padded_batches(self.tokenizer.encode_batch(texts), batch_size):
-                out[idx] = self.model.forward(ids, mask, self._linear).numpy()
+                out[idx] = self.model.forward(ids, mask).numpy()
         return out
 
 
