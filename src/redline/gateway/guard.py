@@ -141,14 +141,6 @@ def default_screener(messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     return screen(messages, tools)
 
 
-def warm_default_screener() -> None:
-    """Load redline's classifier with its encoder and run both once: the first request that reaches stage 2
-    must not pay the encoder's load (about a second) inside its screening timeout."""
-    from redline.screening.screener import default_screener as shipped
-
-    shipped().warm_up()
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -185,8 +177,6 @@ class Guard:
         A screener that fails here is logged; requests are then refused until it works (fail closed)."""
         try:
             await self.workers.run(lambda: self.screener([{"role": "user", "content": "warm-up"}], None))
-            if self.screener is default_screener:
-                await self.workers.run(warm_default_screener)
         except Exception:
             log.exception("the screener failed to start; model requests will be refused with 503")
 

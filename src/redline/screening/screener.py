@@ -168,5 +168,8 @@ class CascadeScreener:
 
 @cache
 def default_screener() -> CascadeScreener:
-    """The shipped model, loaded once per process."""
-    return CascadeScreener.load()
+    """The shipped model, loaded once per process with both stages warmed, so that no caller (the gateway's
+    first request above all) pays the encoder's load inside its screening timeout."""
+    screener = CascadeScreener.load()
+    screener.warm_up()
+    return screener
