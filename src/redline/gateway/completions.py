@@ -129,7 +129,7 @@ class ModelEndpoint:
         if route.refusal and not decision.denied:
             decision = replace(decision, action=Action.BLOCK, reasons=(route.refusal,), clauses=("routing",))
         if decision.denied:
-            error_body = self.protocol.error_body(refusal(decision))
+            error_body = CanonicalBody.of(self.protocol.error_body(refusal(decision)))
             await guard.record(decision, subject, "input", error_body)
             return respond(error_body, decision.id, 403, route.headers)
         recorded = guard.begin_record(decision, subject, "input", None)  # durable before anything is sent
@@ -165,10 +165,11 @@ class ModelEndpoint:
         decision = await guard.judge(reply_view(reply), screening_view(exchange)[1], subject)
         await recorded.durable()  # long done by now, in the common case; else 503 and no answer
         if decision.denied:
-            error_body = self.protocol.error_body(refusal(decision))
+            error_body = CanonicalBody.of(self.protocol.error_body(refusal(decision)))
             await guard.record(decision, subject, "output", error_body)
             return respond(error_body, decision.id, 403, route.headers)
-        body = self.protocol.encode_reply(reply, reply_id=self.protocol.new_id(), model=exchange.model)
+        answer = self.protocol.encode_reply(reply, reply_id=self.protocol.new_id(), model=exchange.model)
+        body = CanonicalBody.of(answer)  # hashed for the output record and sent as these bytes
         await guard.record(decision, subject, "output", body)
         return respond(body, input_decision, headers=route.headers)
 

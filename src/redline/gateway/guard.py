@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from redline.audit.records import CanonicalBody, decision_record
+from redline.audit.records import Body, CanonicalBody, decision_record
 from redline.audit.sink import AuditSink
 from redline.gateway.metrics import Metrics
 from redline.gateway.tenants import Principal
@@ -213,13 +213,13 @@ class Guard:
         )
 
     async def record(
-        self, decision: Decision, subject: Subject, direction: str, response: Mapping[str, Any] | None
+        self, decision: Decision, subject: Subject, direction: str, response: Body | None
     ) -> None:
         """Count and audit one decision; returns once the audit record is durable (else raises the 503)."""
         await self.begin_record(decision, subject, direction, response).durable()
 
     def begin_record(
-        self, decision: Decision, subject: Subject, direction: str, response: Mapping[str, Any] | None
+        self, decision: Decision, subject: Subject, direction: str, response: Body | None
     ) -> Recording:
         """Count one decision and start appending its audit record; await `durable()` before responding."""
         self.metrics.count_decision(decision, direction)

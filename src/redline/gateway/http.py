@@ -11,6 +11,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from redline.audit.records import CanonicalBody
 from redline.policy.decision import new_decision_id
 from redline.protocols import ANTHROPIC, OPENAI
 from redline.protocols.base import ApiError, WireProtocol
@@ -55,9 +56,17 @@ def client_protocol(request: Request) -> WireProtocol:
 
 
 def respond(
-    body: Mapping[str, Any], decision_id: str, status: int = 200, headers: Mapping[str, str] | None = None
+    body: Mapping[str, Any] | CanonicalBody,
+    decision_id: str,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return JSONResponse(dict(body), status, headers={DECISION_HEADER: decision_id, **(headers or {})})
+    """A JSON answer naming its decision. A body already canonicalised for its audit record is sent as those
+    bytes (canonical JSON is JSON), not serialised a second time."""
+    all_headers = {DECISION_HEADER: decision_id, **(headers or {})}
+    if isinstance(body, CanonicalBody):
+        return Response(body.data, status, headers=all_headers, media_type="application/json")
+    return JSONResponse(dict(body), status, headers=all_headers)
 
 
 def error_response(protocol: WireProtocol, error: ApiError, decision_id: str | None = None) -> Response:

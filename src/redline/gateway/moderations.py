@@ -67,7 +67,8 @@ async def moderations(request: Request) -> Response:
             canonical = CanonicalBody.of(body)
         except rfc8785.CanonicalizationError as exc:
             raise ApiError(400, "invalid_request", f"body cannot be canonicalised: {exc}") from exc
-        answer, verdict = await moderate(body, guard)
+        moderation, verdict = await moderate(body, guard)
+        answer = CanonicalBody.of(moderation)  # hashed for the record and sent as these bytes
         contract = await shared.contracts.of(principal.tenant)
         subject = Subject(principal, request.url.path, MODEL, canonical, contract)
         decision = guard.decide(verdict, subject)
