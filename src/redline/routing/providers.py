@@ -3,7 +3,8 @@
 The client is aiohttp: a call costs about a fifth of httpx's CPU (docs/gateway.md, "Upstream HTTP"). One
 `ClientSession` per provider and event loop, made on first use (a session belongs to the loop it was made in),
 with the provider's timeouts: `connect_timeout_s` to open a connection, `timeout_s` to get one from the pool
-and for each read (as httpx's timeouts were). Proxies and `.netrc` come from the environment, as with httpx.
+and for each read (as httpx's timeouts were). A proxy comes from the environment (HTTP_PROXY, HTTPS_PROXY,
+ALL_PROXY, NO_PROXY), read once when the provider is made, as httpx did; aiohttp supports http:// proxies only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder  # httpx-sse's own SSE parser, without httpx
 from yarl import URL
 
@@ -81,6 +83,12 @@ class Provider:
             total=None, connect=settings.timeout_s, sock_connect=settings.connect_timeout_s,
             sock_read=settings.timeout_s,
         )  # fmt: skip
+        self.proxy: URL | None = None
+        self.proxy_auth: aiohttp.BasicAuth | None = None
+        try:  # once, here: aiohttp's trust_env would look it up on every request, in a thread
+            self.proxy, self.proxy_auth = get_env_proxy_for_url(self.url)
+        except LookupError:  # none set, or NO_PROXY covers this host
+            pass
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
     def _session(self) -> aiohttp.ClientSession:
@@ -91,7 +99,6 @@ class Provider:
                 connector=aiohttp.TCPConnector(limit=512),
                 headers=self.headers,
                 timeout=self.timeout,
-                trust_env=True,  # proxies (HTTP(S)_PROXY, NO_PROXY) and .netrc from the environment, as httpx did
                 raise_for_status=False,
             )
             self._sessions[loop] = session
@@ -113,7 +120,7 @@ class Provider:
     async def _send(self, exchange: Exchange) -> aiohttp.ClientResponse:
         data = self._body(exchange)
         try:
-            response = await self._session().post(self.url, data=data)
+            response = await self._session().post(self.url, data=data, proxy=self.proxy, proxy_auth=self.proxy_auth)
         except TRANSPORT_ERRORS as exc:
             raise self.unreachable(exc) from exc
         if response.status >= 400:
