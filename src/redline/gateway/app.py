@@ -41,7 +41,7 @@ class _CountRequests:
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 path = scope["path"] if scope["path"] in self.paths else "other"
-                self.metrics.requests.labels(path, str(message["status"])).inc()
+                self.metrics.count_request(path, message["status"])
             await send(message)
 
         await self.app(scope, receive, counting_send)
