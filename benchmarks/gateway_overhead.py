@@ -4,6 +4,8 @@ Run from the repository root:  python -m benchmarks.gateway_overhead [--requests
 
 The fake upstream of the tests and the gateway each run in their own uvicorn process; this process drives
 both with the same httpx client at concurrency 1, 16 and 64, streaming and not. Latency is to the last byte.
+"gw cpu" is the CPU time (user + system, all threads) the gateway process spent per request: on a shared,
+busy machine it moves far less than latency does.
 The gateway screens every request and answer with redline's classifier when its model is shipped, else with
 the tests' marker screener (said so in the output), and records every decision in its audit log.
 """
@@ -28,7 +30,7 @@ import httpx
 
 REAL_SCREENER = files("redline.screening").joinpath("model", "model.json").is_file()  # the shipped model
 CONCURRENCY = (1, 16, 64)
-ROW = "{:<7}{:>5} | {:>10} {:>9} {:>6} | {:>11} {:>9} {:>6} | {:>9} {:>9}"
+ROW = "{:<7}{:>5} | {:>10} {:>9} {:>6} | {:>11} {:>9} {:>6} | {:>9} {:>9} | {:>8}"
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
 
 
@@ -72,6 +74,15 @@ def serve_gateway(port: int, db: str, upstream: str, screening: str, audit_kind:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+PIDS: dict[str, int] = {}  # base URL -> the process serving it
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def process(*args: str) -> Iterator[str]:
     """This script in another process serving one role; yields its base URL once it answers."""
@@ -89,6 +100,7 @@ def process(*args: str) -> Iterator[str]:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"{args[0]} did not start") from None
                     time.sleep(0.1)
+            PIDS[url] = proc.pid
             yield url
         finally:
             proc.terminate()
@@ -178,13 +190,17 @@ def main() -> None:
                 "req/s",
                 "added p50",
                 "p99",
+                "gw cpu",
             )
         )
         targets = ((f"{upstream}/oa/v1", {}), (f"{gateway}/v1", {"authorization": f"Bearer {key}"}))
         for stream in (False, True):
             for concurrency in args.concurrency:
                 figures: list[float] = []
+                cpu_before = cpu_seconds(PIDS[gateway])
                 for url, headers in targets:
+                    if url.startswith(gateway):
+                        cpu_before = cpu_seconds(PIDS[gateway])
                     latencies, wall = asyncio.run(measure(url, headers, stream, concurrency, args.requests))
                     figures += [
                         percentile(latencies, 50) * 1000,
@@ -200,7 +216,8 @@ def main() -> None:
                     f"{g99:.2f}ms",
                     f"{grps:.0f}",
                 ]
-                cells += [f"{g50 - d50:.2f}ms", f"{g99 - d99:.2f}ms"]
+                cpu = (cpu_seconds(PIDS[gateway]) - cpu_before) / (args.requests + min(concurrency, 8))
+                cells += [f"{g50 - d50:.2f}ms", f"{g99 - d99:.2f}ms", f"{cpu * 1000:.2f}ms"]
                 print(ROW.format("stream" if stream else "plain", concurrency, *cells), flush=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,80 @@ class RecordError(ValueError):
     """A record the log cannot hold: unknown kind, or a value JSON cannot represent canonically."""
 
 
+_JSON_STRING = json.encoder.encode_basestring  # the C encoder's: JCS's escapes (only ", \\ and U+0000-U+001F)
+_SAFE_INT = 2**53 - 1
+
+
+class _Unhandled(Exception):
+    """A value the fast path leaves to the rfc8785 package."""
+
+
+def jcs(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of `value`, exactly as `rfc8785.dumps` gives them (tests hold the two together)
+    at a fraction of its cost: strings are escaped by the json module's C encoder, keys sorted directly when
+    they are ASCII. Anything unusual (subclasses, integers beyond 2**53, strings UTF-8 cannot hold) goes to
+    `rfc8785.dumps`, which also raises its errors; floats are always formatted by it."""
+    out: list[str] = []
+    try:
+        _jcs(value, out)
+        return "".join(out).encode("utf-8")
+    except (_Unhandled, UnicodeEncodeError, rfc8785.CanonicalizationError):
+        return rfc8785.dumps(value)
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16be")
+
+
+def _jcs(value: Any, out: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_JSON_STRING(value))
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        keys = list(value)
+        ascii_only = True
+        for key in keys:
+            if type(key) is not str:
+                raise _Unhandled
+            ascii_only = ascii_only and key.isascii()
+        keys.sort(key=None if ascii_only else _utf16)  # JCS orders keys by their UTF-16 code units
+        separator = "{"
+        for key in keys:
+            out.append(separator)
+            out.append(_JSON_STRING(key))
+            out.append(":")
+            _jcs(value[key], out)
+            separator = ","
+        out.append("}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out.append("[]")
+            return
+        separator = "["
+        for item in value:
+            out.append(separator)
+            _jcs(item, out)
+            separator = ","
+        out.append("]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        if not -_SAFE_INT <= value <= _SAFE_INT:
+            raise _Unhandled
+        out.append(str(value))
+    elif kind is float:
+        out.append(rfc8785.dumps(value).decode())  # ECMAScript number formatting, NaN and infinities refused
+    else:
+        raise _Unhandled
+
+
 def canonical(record: Mapping[str, Any]) -> bytes:
     """RFC 8785 bytes of `record`: the exact bytes its leaf hash is taken over."""
     if record.get("kind") not in KINDS:
@@ -41,7 +116,7 @@ def canonical(record: Mapping[str, Any]) -> bytes:
     if decision_id is not None and (not isinstance(decision_id, str) or len(decision_id) > 64):
         raise RecordError("a record's 'decision_id' is a string of at most 64 characters")
     try:
-        return rfc8785.dumps(record)
+        return jcs(record)
     except rfc8785.CanonicalizationError as exc:
         raise RecordError(f"record is not canonical JSON: {exc}") from exc
 
@@ -61,7 +136,7 @@ class CanonicalBody:
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> CanonicalBody:
         """Raises `rfc8785.CanonicalizationError` for a body JSON cannot hold canonically (NaN, huge ints)."""
-        return cls(rfc8785.dumps(body))
+        return cls(jcs(body))
 
 
 Body = bytes | CanonicalBody | Mapping[str, Any]
@@ -73,7 +148,7 @@ def body_sha256(body: Body | None) -> str | None:
         return None
     if isinstance(body, CanonicalBody):
         return hashlib.sha256(body.data).hexdigest()
-    return hashlib.sha256(body if isinstance(body, bytes) else rfc8785.dumps(body)).hexdigest()
+    return hashlib.sha256(body if isinstance(body, bytes) else jcs(body)).hexdigest()
 
 
 def decision_record(

@@ -16,6 +16,7 @@ from redline.audit.log import AuditLog
 from redline.audit.sink import AuditSink
 from redline.config import Settings
 from redline.gateway import components, service
+from redline.gateway import guard as guards
 from redline.gateway.admin import key_routes
 from redline.gateway.auth import Authenticator
 from redline.gateway.completions import ModelEndpoint, Services
@@ -40,7 +41,7 @@ class _CountRequests:
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 path = scope["path"] if scope["path"] in self.paths else "other"
-                self.metrics.requests.labels(path, str(message["status"])).inc()
+                self.metrics.count_request(path, message["status"])
             await send(message)
 
         await self.app(scope, receive, counting_send)
@@ -60,14 +61,19 @@ def create_app(
     clock = clock or utc_now
     parts = components.build(settings, audit=audit, clock=clock, candidate_filter=candidate_filter)
     metrics = Metrics()
+    screener = screener or default_screener
+    # redline's own classifier screens short, clear inputs inline (stage 1 alone); any other screener always
+    # runs in the guard's worker threads
+    settled = guards.default_settled if screener is guards.default_screener else None
     guard = Guard(
-        screener or default_screener,
+        screener,
         settings.screening.timeout_s,
         metrics,
         parts.audit,
         clock,
         lambda: parts.policy.operator,
         settings.audit.retain_content,
+        settled,
     )
     authenticator = Authenticator(parts.tenants)
     services = Services(settings, authenticator, parts.router, guard, metrics, clock, parts.contracts, parts.usage)

@@ -141,7 +141,7 @@ class ModelEndpoint:
     def _served(self, subject: Subject, provider: Provider, started: float) -> Subject:
         """Note which provider served the request (for metrics and designation routing)."""
         services, principal = self.services, subject.principal
-        services.metrics.upstream_seconds.labels(provider.name).observe(time.perf_counter() - started)
+        services.metrics.observe_upstream(provider.name, time.perf_counter() - started)
         services.record_use(principal.tenant, principal.key_id, provider.name, subject.model, services.clock())
         return replace(subject, provider=provider.name)
 

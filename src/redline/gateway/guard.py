@@ -1,6 +1,8 @@
 """Screening, deciding and auditing, the way every endpoint must do them.
 
-The screener is CPU-bound, so it runs in a worker thread under a deadline. Anything but a verdict in time
+The screener is CPU-bound, so it runs in a worker thread under a deadline. A short input that stage 1 settles
+on its own (most traffic; bounded work, no encoder) is screened inline on the event loop instead, sparing two
+thread hops; one that took longer than the deadline all the same is refused. Anything but a verdict in time
 (an exception, a timeout) refuses the request: redline fails closed. Every decision becomes an audit
 record that is durable before the response it governs is sent: `record` returns once it is; `begin_record`
 starts the append and hands back a `Recording` to await before anything is sent (so the commit can overlap
@@ -30,6 +32,9 @@ from redline.protocols.base import ApiError
 from redline.screening.verdict import Verdict
 
 Screener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict]
+# The screener's verdict when it can give it cheaply and in bounded time (stage 1 settles a short input), else
+# None: then the screener proper runs, in a worker thread under the deadline.
+SettledScreener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict | None]
 Clock = Callable[[], datetime]
 OperatorPolicySource = Callable[[], OperatorPolicy]  # the operator policy in force now
 
@@ -141,6 +146,13 @@ def default_screener(messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     return screen(messages, tools)
 
 
+def default_settled(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict | None:
+    """redline's classifier on a short input that stage 1 settles alone (see CascadeScreener.screen_settled)."""
+    from redline.screening.screener import default_screener
+
+    return default_screener().screen_settled(messages, tools)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -167,9 +179,13 @@ class Guard:
         clock: Clock,
         operator: OperatorPolicySource,
         retain_content: bool = False,
+        settled: SettledScreener | None = None,
     ) -> None:
+        """`settled`, if given, must give `screener`'s verdict or None; it runs inline, once warm-up succeeded."""
         self.screener, self.timeout_s, self.metrics = screener, timeout_s, metrics
         self.audit, self.clock, self.operator, self.retain_content = audit, clock, operator, retain_content
+        self.settled = settled
+        self.warm = False  # the screener answered at warm-up: the inline path may be used
         self.workers = Workers(SCREENING_THREADS, "screening")
 
     async def warm_up(self) -> None:
@@ -177,6 +193,9 @@ class Guard:
         A screener that fails here is logged; requests are then refused until it works (fail closed)."""
         try:
             await self.workers.run(lambda: self.screener([{"role": "user", "content": "warm-up"}], None))
+            if (settled := self.settled) is not None:
+                await self.workers.run(lambda: settled([{"role": "user", "content": "warm-up"}], None))
+            self.warm = True
         except Exception:
             log.exception("the screener failed to start; model requests will be refused with 503")
 
@@ -186,7 +205,13 @@ class Guard:
     async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout_s):
+            if self.settled is not None and self.warm:
+                verdict = self.settled(messages, tools)  # inline: stage 1 on a short input, or None
+                if verdict is not None:
+                    if time.perf_counter() - started > self.timeout_s:
+                        raise TimeoutError  # a verdict, but not in time: refused like any other late one
+                    return verdict
+            async with asyncio.timeout(self.timeout_s - (time.perf_counter() - started)):
                 return await self.workers.run(lambda: self.screener(messages, tools))
         except TimeoutError as exc:
             raise ApiError(503, "unavailable", "screening timed out; the request was refused") from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from redline.policy.decision import Decision
@@ -49,9 +51,25 @@ class Metrics:
             ["provider"], buckets=_LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
 
+        # Labelled children, looked up once each: `.labels()` costs a lock and tuple building on every call.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def count_request(self, endpoint: str, status: int) -> None:
+        self._child(self.requests, endpoint, str(status)).inc()
+
+    def observe_upstream(self, provider: str, seconds: float) -> None:
+        self._child(self.upstream_seconds, provider).observe(seconds)
+
     def count_decision(self, decision: Decision, direction: str) -> None:
         for category in decision.categories or ("none",):
-            self.decisions.labels(direction, decision.action.value, category).inc()
+            self._child(self.decisions, direction, decision.action.value, category).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -114,17 +114,7 @@ class CascadeScreener:
         flat = [w for ws in prepared for w in ws]
         if not flat:
             return []
-        owner = np.repeat(np.arange(len(prepared)), [len(ws) for ws in prepared])
-        p1 = softmax(self.stage1.logits(flat))[:, : len(RED_LINES)]
-        high = np.array([self.thresholds.high(c, self.stage2_weight) for c in RED_LINES], dtype=np.float32)
-        # Per input and red line, stage 1 settles it when some window reaches `high` (flag) or no window reaches
-        # `low` (allow); a window goes to stage 2 when stage 1 is unsure of it and its input has an open red line.
-        flagged = np.zeros((len(prepared), len(RED_LINES)), dtype=bool)
-        np.logical_or.at(flagged, owner, p1 >= high)
-        reaches_low = np.zeros_like(flagged)
-        np.logical_or.at(reaches_low, owner, p1 >= self.thresholds.low)
-        open_input = np.asarray((reaches_low & ~flagged).any(axis=1))
-        uncertain = np.flatnonzero((p1.max(axis=1) >= self.thresholds.low) & open_input[owner])
+        owner, p1, high, uncertain = self._stage1(prepared, flat)
         blended = np.zeros_like(p1)
         if uncertain.size:
             full = np.zeros((uncertain.size, len(LABELS)), dtype=np.float32)
@@ -136,6 +126,37 @@ class CascadeScreener:
         return [
             self._verdict(p1[owner == n], blended[owner == n], in_band[owner == n], high) for n in range(len(prepared))
         ]
+
+    def screen_settled(
+        self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
+    ) -> Verdict | None:
+        """The verdict `screen` gives, when stage 1 alone settles it and its windows hold at most `max_chars`
+        characters; else None (the input is longer or empty, or needs the encoder). Bounded work, no encoder."""
+        windows = self.prepare(item, tools)
+        if not windows or sum(map(len, windows)) > max_chars:
+            return None
+        _, p1, high, uncertain = self._stage1([windows], windows)
+        if uncertain.size:
+            return None
+        return self._verdict(p1, np.zeros_like(p1), np.zeros(len(windows), dtype=bool), high)
+
+    def _stage1(
+        self, prepared: list[list[str]], flat: list[str]
+    ) -> tuple[np.ndarray, FloatArray, FloatArray, np.ndarray]:
+        """Stage 1 over every window: each window's owner (input), red-line probabilities, the thresholds from
+        which stage 1 alone flags, and the windows stage 2 must look at."""
+        owner = np.repeat(np.arange(len(prepared)), [len(ws) for ws in prepared])
+        p1 = softmax(self.stage1.logits(flat))[:, : len(RED_LINES)]
+        high = np.array([self.thresholds.high(c, self.stage2_weight) for c in RED_LINES], dtype=np.float32)
+        # Per input and red line, stage 1 settles it when some window reaches `high` (flag) or no window reaches
+        # `low` (allow); a window goes to stage 2 when stage 1 is unsure of it and its input has an open red line.
+        flagged = np.zeros((len(prepared), len(RED_LINES)), dtype=bool)
+        np.logical_or.at(flagged, owner, p1 >= high)
+        reaches_low = np.zeros_like(flagged)
+        np.logical_or.at(reaches_low, owner, p1 >= self.thresholds.low)
+        open_input = np.asarray((reaches_low & ~flagged).any(axis=1))
+        uncertain = np.flatnonzero((p1.max(axis=1) >= self.thresholds.low) & open_input[owner])
+        return owner, p1, high, uncertain
 
     def stage2_proba(self, windows: list[str], stage1_proba: FloatArray, weight: float | None = None) -> FloatArray:
         """The blend (1 - w) * stage 1 + w * encoder, with w the model's `stage2_weight` unless given."""
