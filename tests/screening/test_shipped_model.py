@@ -1,4 +1,4 @@
-"""The shipped model reproduces the figures `redline train` reported for the test split and the challenge set."""
+"""The shipped model reproduces the figures `redline train` reported for the test split and the challenge sets."""
 
 import json
 from pathlib import Path
@@ -18,9 +18,12 @@ def reported() -> dict:
     return json.loads((MODEL_DIR / "model.json").read_text())
 
 
+CHALLENGE_SETS = sorted((ROOT / "data" / "challenge").glob("challenge*.jsonl"))
+
+
 @pytest.mark.parametrize(
     ("dataset", "path"),
-    [("test", ROOT / "data" / "corpus" / "test.jsonl"), ("challenge", ROOT / "data" / "challenge" / "challenge.jsonl")],
+    [("test", ROOT / "data" / "corpus" / "test.jsonl"), *((path.stem, path) for path in CHALLENGE_SETS)],
 )
 def test_reported_figures_reproduce(reported: dict, dataset: str, path: Path) -> None:
     items = read_jsonl(path)
@@ -67,11 +70,12 @@ def test_verdict_contract() -> None:
     assert redline.screen(messages, tools).categories == ("autonomous_weapons",)
 
 
-def test_challenge_set_is_independent_of_the_seeds() -> None:
-    """The challenge set measures generalisation only if nothing like it was trained on."""
+@pytest.mark.parametrize("path", CHALLENGE_SETS, ids=lambda path: path.stem)
+def test_challenge_set_is_independent_of_the_seeds(path: Path) -> None:
+    """A challenge set measures generalisation only if nothing like it was trained on."""
     from redline.evaluation.corpus import load_seeds, near_duplicates
 
-    challenge = read_jsonl(ROOT / "data" / "challenge" / "challenge.jsonl")
+    challenge = read_jsonl(path)
     seeds = load_seeds(ROOT / "data" / "seed")
     assert len(challenge) >= 400
     assert not {i["id"] for i in challenge} & {i["id"] for i in seeds}
