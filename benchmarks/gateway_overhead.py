@@ -71,7 +71,8 @@ def serve_gateway(port: int, db: str, upstream: str, screening: str, audit_kind:
         from tests.gateway.screener import marker_screener
 
         app = create_app(settings, screener=marker_screener, audit=sink)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    keep_alive = settings.server.keep_alive_s  # as `redline serve` runs it
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_keep_alive=keep_alive)
 
 
 PIDS: dict[str, int] = {}  # base URL -> the process serving it

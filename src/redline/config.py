@@ -23,6 +23,10 @@ class ServerSettings(_Section):
     max_body_bytes: int = 4 * 1024 * 1024
     max_messages: int = 2048
     admin_token_env: str = "REDLINE_ADMIN_TOKEN"
+    # How long an idle client connection is kept open. Longer than the idle timeouts of the clients and load
+    # balancers in front (SDK pools, ALB's 60 s), so the gateway is not the side that closes a kept connection
+    # just as a client reuses it: uvicorn's 5 s default reset connections under load (docs/gateway.md).
+    keep_alive_s: int = Field(default=75, gt=0)
 
 
 class DatabaseSettings(_Section):

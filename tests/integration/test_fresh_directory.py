@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import openai
 import pytest
 
+from redline.config import Settings
 from tests.gateway.conftest import free_port
 from tests.integration.conftest import ROOT, redline_serve
 
@@ -43,3 +46,21 @@ def test_serve_on_a_fresh_directory(tmp_path: Path) -> None:
     assert redline(tmp_path, "audit", "verify").startswith("ok: ")
     kinds = [json.loads(line)["record"]["kind"] for line in redline(tmp_path, "audit", "export").splitlines()]
     assert kinds == ["tenant_change", "key_change", "policy_change"]  # the bundled policy, applied at startup
+
+
+def test_serve_keeps_idle_connections_as_configured(tmp_path: Path) -> None:
+    """`server.keep_alive_s` reaches uvicorn: an idle kept connection is closed by the gateway only after it
+    (the default, 75 s, outlasts client pools and load balancers; uvicorn's own 5 s reset reused connections)."""
+    assert Settings().server.keep_alive_s == 75
+    (tmp_path / "redline.yaml").write_text("server:\n  keep_alive_s: 1\n")
+    proc, url = redline_serve(["-m", "redline.cli", "serve"], tmp_path, free_port())
+    try:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: redline\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(2.5)  # idle longer than configured, and well short of uvicorn's own 5 s
+            sock.settimeout(1)  # so a connection still open fails the test instead of waiting for 5 s
+            assert sock.recv(65536) == b""  # closed by the gateway
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

@@ -119,7 +119,9 @@ def serve(
     if not settings.providers:
         typer.echo("redline: no providers configured; model calls answer 503, screening is served", err=True)
     app = create_app(settings)  # with the configured audit log, closed when the server stops
-    uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="info")
+    server = settings.server
+    host, port = host or server.host, port or server.port
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=server.keep_alive_s)
 
 
 def register(app: typer.Typer) -> None:
