@@ -198,7 +198,7 @@ def main() -> None:
         for stream in (False, True):
             for concurrency in args.concurrency:
                 figures: list[float] = []
-                cpu_before = cpu_seconds(PIDS[gateway])
+                cpu_before = 0.0
                 for url, headers in targets:
                     if url.startswith(gateway):
                         cpu_before = cpu_seconds(PIDS[gateway])

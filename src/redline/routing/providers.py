@@ -43,16 +43,21 @@ class UpstreamStream:
         decoder = self.provider.protocol.stream_decoder()
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         lines, events = SSELineDecoder(), SSEDecoder()
+
+        def parsed(new_lines: list[str]) -> list[StreamEvent]:
+            return [
+                item
+                for line in new_lines
+                if (event := events.decode(line)) is not None
+                for item in decoder.decode(event.event, event.data)
+            ]
+
         try:
             async for chunk in self.response.content.iter_any():
-                for line in lines.decode(text.decode(chunk)):
-                    if (event := events.decode(line)) is not None:
-                        for item in decoder.decode(event.event, event.data):
-                            yield item
-            for line in lines.decode(text.decode(b"", final=True)) + lines.flush():
-                if (event := events.decode(line)) is not None:
-                    for item in decoder.decode(event.event, event.data):
-                        yield item
+                for item in parsed(lines.decode(text.decode(chunk))):
+                    yield item
+            for item in parsed(lines.decode(text.decode(b"", final=True)) + lines.flush()):
+                yield item
         except TRANSPORT_ERRORS as exc:
             raise self.provider.unreachable(exc) from exc
 

@@ -7,10 +7,10 @@ once (0 by default: adapting all six layers halved the blended false-positive ra
 docs/detection.md). Only the adapters ship (about 1 MB): at load time `MiniLMEncoder` adds B @ A to the
 packaged base weights.
 
-With validation texts and a criterion given, the adapters and head of the epoch the criterion scores lowest
-are kept (early stopping on what the cascade is chosen by: the false-positive rate at the recall target, not
-the validation loss, which rises from the second epoch on as the encoder grows confident while its ranking
-still improves).
+With `early_stopping` (validation texts, labels and a criterion), the adapters and head of the epoch the
+criterion scores lowest are kept: early stopping on what the cascade is chosen by, the false-positive rate at
+the recall target, rather than on the validation loss, which rises and falls while the encoder grows
+confident and its ranking still improves (docs/detection.md).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from torch import nn
 from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, padded_batches
 
 TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
+# Validation texts, their labels, and a criterion of (validation probabilities, labels): lower is better.
+EarlyStopping = tuple[list[str], NDArray[np.int64], Callable[[NDArray[np.float32], NDArray[np.int64]], float]]
 
 
 def finetune(
@@ -42,13 +44,12 @@ def finetune(
     lr: float = 1e-3,
     seed: int = 0,
     log: Any = print,
-    validation: tuple[list[str], NDArray[np.int64]] | None = None,
-    criterion: Callable[[NDArray[np.float32], NDArray[np.int64]], float] | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32], NDArray[np.float32]]:
     """Train adapters on layers >= `first_tuned_layer` and a linear head. Return the adapters
     ({"<weight name>.A"/".B": array, "scale"}) and the head's coef and intercept: those after the last epoch,
-    or, with `validation` (texts, labels) and a `criterion` (probabilities, labels -> lower is better), those of
-    the epoch it scores lowest on validation."""
+    or, with `early_stopping` (validation texts, their labels, and a criterion of the validation probabilities
+    and labels, lower is better), those of the epoch the criterion scores lowest."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = MiniLM.load()
@@ -88,7 +89,7 @@ def finetune(
         return out
 
     batches = frozen_batches(texts)
-    held_out = frozen_batches(validation[0]) if validation is not None else []
+    held_out = frozen_batches(early_stopping[0]) if early_stopping is not None else []
     log(f"finetune: layers < {first_tuned_layer} computed once for {len(texts)} texts")
     counts = np.bincount(labels, minlength=3).astype(np.float32)
     weights = torch.tensor(counts.sum() / (3 * np.maximum(counts, 1)))
@@ -98,9 +99,8 @@ def finetune(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
     tuned = range(first_tuned_layer, model.layers)
 
-    def validation_proba() -> NDArray[np.float32]:
-        assert validation is not None
-        out = np.zeros((len(validation[0]), 3), dtype=np.float32)
+    def validation_proba(count: int) -> NDArray[np.float32]:
+        out = np.zeros((count, 3), dtype=np.float32)
         with torch.no_grad(), autocast:
             for idx, frozen, mask in held_out:
                 pooled = model.pool(model.run_layers(frozen, mask, tuned, linear), mask)
@@ -125,11 +125,12 @@ def finetune(
             schedule.step()
             total += float(loss.detach())
         message = f"finetune: epoch {epoch + 1}/{epochs} loss {total / len(batches):.4f}"
-        if validation is not None and criterion is not None:
-            proba = validation_proba()
+        if early_stopping is not None:
+            held_texts, held_labels, criterion = early_stopping
+            proba = validation_proba(len(held_texts))
             log_proba = torch.log(torch.from_numpy(proba) + 1e-9)
-            held_loss = float(nn.functional.nll_loss(log_proba, torch.from_numpy(validation[1])))
-            score = criterion(proba, validation[1])
+            held_loss = float(nn.functional.nll_loss(log_proba, torch.from_numpy(held_labels)))
+            score = criterion(proba, held_labels)
             message += f", validation loss {held_loss:.4f}, criterion {score:.4f}"
             if best is None or score < best[0]:
                 best = (score, epoch + 1, snapshot())

@@ -71,13 +71,24 @@ def choose_threshold(scores: NDArray[np.float32], positive: NDArray[np.bool_], t
     return float(min(max(pos[allowed_misses] - 1e-6, 0.02), 0.98))
 
 
-def false_positive_rate_at_target(proba: NDArray[np.float32], labels: NDArray[np.int64]) -> float:
-    """The share of allowed items flagged when each red line's threshold keeps recall at the target."""
-    flagged = np.zeros(len(labels), dtype=bool)
-    for i in range(len(RED_LINES)):
-        flagged |= proba[:, i] >= choose_threshold(proba[:, i], labels == i, RECALL_TARGET)
+def thresholds_at_target(scores: NDArray[np.float32], labels: NDArray[np.int64]) -> dict[str, float]:
+    """Per red line (column i of `scores`), the threshold that keeps its recall at the target."""
+    return {c: choose_threshold(scores[:, i], labels == i, RECALL_TARGET) for i, c in enumerate(RED_LINES)}
+
+
+def false_positive_rate(
+    scores: NDArray[np.float32], labels: NDArray[np.int64], thresholds: dict[str, float]
+) -> float:
+    """The share of allowed items that some red line's threshold flags."""
+    flagged = np.asarray((scores[:, : len(RED_LINES)] >= np.array([thresholds[c] for c in RED_LINES])).any(axis=1))
     allowed = labels == LABELS.index(ALLOWED)
     return float(flagged[allowed].mean()) if allowed.any() else 0.0
+
+
+def false_positive_rate_at_target(scores: NDArray[np.float32], labels: NDArray[np.int64]) -> float:
+    """The false-positive rate when each red line's threshold keeps recall at the target: what the encoder's
+    epoch is chosen by."""
+    return false_positive_rate(scores, labels, thresholds_at_target(scores, labels))
 
 
 class WindowProbabilities:
@@ -115,9 +126,8 @@ def choose_blend(
     best: tuple[float, dict[str, float], float] | None = None
     for weight in STAGE2_WEIGHTS:
         scores = probabilities.blended(low, weight)
-        thresholds = {c: choose_threshold(scores[:, i], labels == i, RECALL_TARGET) for i, c in enumerate(RED_LINES)}
-        flagged: NDArray[np.bool_] = np.asarray((scores >= np.array([thresholds[c] for c in RED_LINES])).any(axis=1))
-        fpr = float(flagged[labels == LABELS.index(ALLOWED)].mean())
+        thresholds = thresholds_at_target(scores, labels)
+        fpr = false_positive_rate(scores, labels, thresholds)
         if best is None or fpr < best[2]:
             best = (weight, thresholds, fpr)
     assert best is not None
@@ -143,7 +153,7 @@ def train(
         log("stage 2: LoRA-tuning all-MiniLM-L6-v2 (CPU: about 5 minutes on 2 idle cores)")
         held_out = training_texts(read_jsonl(corpus_dir / "validation.jsonl"))  # early stopping only
         adapters, coef, intercept = finetune(
-            texts, y, seed=SEED, log=log, validation=held_out, criterion=false_positive_rate_at_target
+            texts, y, seed=SEED, log=log, early_stopping=(*held_out, false_positive_rate_at_target)
         )
         model_dir.mkdir(parents=True, exist_ok=True)
         save_adapters(adapters, model_dir / "adapters.npz")
