@@ -21,8 +21,8 @@ from redline.config import Settings
 from redline.gateway.tenants import TenantStore
 from redline.gateway.usage import UsageRecorder
 from redline.policy.hook import DesignationFilter
-from redline.policy.loader import operator_policy
-from redline.policy.model import TenantContract
+from redline.policy.loader import load_dir, only, operator_policy
+from redline.policy.model import Designation, TenantContract
 from redline.policy.service import Clock, PolicyService
 from redline.policy.store import PolicyStore
 from redline.routing.providers import Provider
@@ -69,13 +69,15 @@ class Components:
         self.contracts.clear()
 
     async def start(self) -> None:
-        """Put the configured policy in force: the operator policy, then every contract in contracts_dir
-        (each is audited only when it changes what is in force)."""
+        """Put the configured policy in force: the operator policy, every contract in contracts_dir, then every
+        designation in designations_dir (each is audited only when it changes what is in force)."""
         config = self.settings.policy
         await self.policy.apply_operator_policy(operator_policy(config.operator_policy), STARTUP_ACTOR)
         if config.contracts_dir is not None:
             for path in sorted(Path(config.contracts_dir).glob("**/*.y*ml")):
                 await self.policy.apply_contract(path.read_text(encoding="utf-8"), str(path), STARTUP_ACTOR)
+        for designation in only(load_dir(config.designations_dir), Designation):
+            await self.policy.declare_designation(designation, STARTUP_ACTOR)
         self.refresh()
 
     async def reload_designations(self) -> None:

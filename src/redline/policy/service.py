@@ -171,6 +171,18 @@ class PolicyService:
             "designation", designation.id, "update" if previous else "add", designation, previous, actor
         )
 
+    async def declare_designation(self, designation: Designation, actor: str) -> bool:
+        """Put a designation from `designations_dir` in force at startup. One already stored keeps its legal
+        status, so a lift (`redline designations lift`) survives a restart; the rest of the file wins. False
+        (nothing recorded) when the stored designation already says the same, so a restart is not a change."""
+        previous = await self._db(self.store.designation, designation.id)
+        if previous is not None:
+            designation = Designation.model_validate(designation.model_dump() | {"status": previous.status})
+            if previous.version_hash == designation.version_hash:
+                return False
+        await self.add_designation(designation, actor)
+        return True
+
     async def set_status(self, designation_id: str, status: LegalStatus, actor: str) -> Designation:
         """Lift (enjoin or rescind) or reinstate a designation."""
         previous = await self.designation(designation_id)
