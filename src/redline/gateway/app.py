@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import anyio
@@ -28,6 +29,16 @@ from redline.protocols import ANTHROPIC, OPENAI
 from redline.routing.router import CandidateFilter
 
 default_screener: Screener | ScreenFunction = Classifier()  # redline's classifier, loaded at warm-up
+
+
+def _freeze_startup_heap() -> None:
+    """Keep what startup built (the libraries, the screening model: some 300,000 objects) out of the cyclic
+    garbage collector's full collections. Each full collection walks every tracked object while holding the event
+    loop: about 180 ms here, once every few thousand requests at concurrency 16, for every request in flight.
+    Frozen objects are still freed by reference counting; only cycles among them would stay (startup's
+    garbage is collected first)."""
+    gc.collect()
+    gc.freeze()
 
 
 class _CountRequests:
@@ -80,6 +91,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await parts.start()
         await guard.warm_up()
+        _freeze_startup_heap()
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(parts.reload_designations)
