@@ -126,9 +126,11 @@ class CascadeScreener:
         if sum(map(len, prepared)) > max_chars:  # normalising made it long
             return lambda: self._screen_windows([prepared])[0]
         staged = self._stage1([prepared], prepared)
-        if staged[3].size:  # stage 2 must look at some windows
+        _, p1, high, uncertain = staged
+        if uncertain.size:  # stage 2 must look at some windows
             return lambda: self._finish([prepared], prepared, *staged)[0]
-        return self._finish([prepared], prepared, *staged)[0]
+        # settled by stage 1: what _finish gives for one input and no stage 2, with less work
+        return self._verdict(p1, np.zeros_like(p1), np.zeros(len(prepared), dtype=bool), high)
 
     def screen_settled(
         self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
