@@ -7,7 +7,8 @@ both with the same httpx client at concurrency 1, 16 and 64, streaming and not. 
 "gw cpu" is the CPU time (user + system, all threads) the gateway process spent per request: on a shared,
 busy machine it moves far less than latency does.
 The gateway screens every request and answer with redline's classifier when its model is shipped, else with
-the tests' marker screener (said so in the output), and records every decision in its audit log.
+the tests' marker screener (said so in the output), and records every decision in its audit log. `--prompt`
+sets the user message (default: one that stage 1 settles inline, as most traffic).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import httpx
 REAL_SCREENER = files("redline.screening").joinpath("model", "model.json").is_file()  # the shipped model
 CONCURRENCY = (1, 16, 64)
 ROW = "{:<7}{:>5} | {:>10} {:>9} {:>6} | {:>11} {:>9} {:>6} | {:>9} {:>9} | {:>8}"
-BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+PROMPT = "What is the capital of France?"  # stage 1 settles it, and the fake upstream's echo of it, inline
 
 
 def free_port() -> int:
@@ -108,10 +109,10 @@ def process(*args: str) -> Iterator[str]:
 
 
 async def measure(
-    url: str, headers: dict[str, str], stream: bool, concurrency: int, total: int
+    url: str, headers: dict[str, str], stream: bool, concurrency: int, total: int, prompt: str = PROMPT
 ) -> tuple[list[float], float]:
     """Latencies (s) of `total` requests sent `concurrency` at a time, and the wall time they took."""
-    body = {**BODY, "stream": stream}
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": prompt}], "stream": stream}
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
@@ -158,6 +159,12 @@ def main() -> None:
         default="log",
         help="the durable audit log (default), or a sink that keeps nothing, to measure the log's share",
     )
+    parser.add_argument(
+        "--prompt",
+        default=PROMPT,
+        help="the user message of every request (the fake upstream answers 'You said: ' and it); one stage 1 is "
+        "unsure of measures the hand-over to stage 2 in the worker threads",
+    )
     args = parser.parse_args()
 
     from redline.gateway.tenants import TenantStore
@@ -202,7 +209,8 @@ def main() -> None:
                 for url, headers in targets:
                     if url.startswith(gateway):
                         cpu_before = cpu_seconds(PIDS[gateway])
-                    latencies, wall = asyncio.run(measure(url, headers, stream, concurrency, args.requests))
+                    run = measure(url, headers, stream, concurrency, args.requests, args.prompt)
+                    latencies, wall = asyncio.run(run)
                     figures += [
                         percentile(latencies, 50) * 1000,
                         percentile(latencies, 99) * 1000,

@@ -22,7 +22,7 @@ from redline.cli import app as cli
 from redline.config import load_settings
 from redline.gateway.app import create_app
 from redline.gateway.components import Components
-from redline.gateway.guard import Screener
+from redline.gateway.screening import Screener, ScreenFunction
 from redline.gateway.tenants import TenantStore
 from redline.store import connect, migrate
 from tests.gateway.conftest import ServerThread
@@ -115,7 +115,9 @@ class Deployment:
 
 
 @contextmanager
-def deploy(tmp_path: Path, upstream: tuple[str, FakeUpstream], screener: Screener | None) -> Iterator[Deployment]:
+def deploy(
+    tmp_path: Path, upstream: tuple[str, FakeUpstream], screener: Screener | ScreenFunction | None
+) -> Iterator[Deployment]:
     """The gateway of `write_config(tmp_path)` in a server thread; `screener` None: redline's classifier."""
     url, fake = upstream
     fake.reset()

@@ -1,12 +1,15 @@
 """Screening, deciding and auditing, the way every endpoint must do them.
 
-The screener is CPU-bound, so it runs in a worker thread under a deadline. A short input that stage 1 settles
-on its own (most traffic; bounded work, no encoder) is screened inline on the event loop instead, sparing two
-thread hops; one that took longer than the deadline all the same is refused. Anything but a verdict in time
-(an exception, a timeout) refuses the request: redline fails closed. Every decision becomes an audit
-record that is durable before the response it governs is sent: `record` returns once it is; `begin_record`
-starts the append and hands back a `Recording` to await before anything is sent (so the commit can overlap
-the upstream call).
+The screener is CPU-bound. Once it answered at warm-up, its bounded first step (see redline.gateway.screening)
+runs inline on the event loop: for redline's classifier, stage 1 on a short input, which settles most traffic
+with no thread hop. Whatever it hands over (stage 2 on the windows stage 1 was unsure of, a long input, or all
+of a screener without a first step) runs in a worker thread under the deadline; a verdict given inline later
+than the deadline is refused all the same. Anything but a verdict in time (an exception in either step, a
+timeout) refuses the request: redline fails closed.
+
+Every decision becomes an audit record that is durable before the response it governs is sent: `record`
+returns once it is; `begin_record` starts the append and hands back a `Recording` to await before anything is
+sent (so the commit can overlap the upstream call).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from redline.audit.records import Body, CanonicalBody, decision_record
 from redline.audit.sink import AuditSink
 from redline.gateway.metrics import Metrics
+from redline.gateway.screening import Messages, Screener, ScreenFunction, Tools, as_screener, screen_through
 from redline.gateway.tenants import Principal
 from redline.policy import engine
 from redline.policy.decision import Decision
@@ -31,10 +36,6 @@ from redline.policy.model import OperatorPolicy, TenantContract
 from redline.protocols.base import ApiError
 from redline.screening.verdict import Verdict
 
-Screener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict]
-# The screener's verdict when it can give it cheaply and in bounded time (stage 1 settles a short input), else
-# None: then the screener proper runs, in a worker thread under the deadline.
-SettledScreener = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Verdict | None]
 Clock = Callable[[], datetime]
 OperatorPolicySource = Callable[[], OperatorPolicy]  # the operator policy in force now
 
@@ -139,20 +140,6 @@ def start_append(audit: AuditSink, record: Mapping[str, Any]) -> Recording:
     return Recording(pending)
 
 
-def default_screener(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
-    """redline's own classifier, imported on first use because loading it is heavy."""
-    from redline import screen
-
-    return screen(messages, tools)
-
-
-def default_settled(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict | None:
-    """redline's classifier on a short input that stage 1 settles alone (see CascadeScreener.screen_settled)."""
-    from redline.screening.screener import default_screener
-
-    return default_screener().screen_settled(messages, tools)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -172,29 +159,26 @@ class Subject:
 class Guard:
     def __init__(
         self,
-        screener: Screener,
+        screener: Screener | ScreenFunction,
         timeout_s: float,
         metrics: Metrics,
         audit: AuditSink,
         clock: Clock,
         operator: OperatorPolicySource,
         retain_content: bool = False,
-        settled: SettledScreener | None = None,
     ) -> None:
-        """`settled`, if given, must give `screener`'s verdict or None; it runs inline, once warm-up succeeded."""
-        self.screener, self.timeout_s, self.metrics = screener, timeout_s, metrics
+        """`screener`: a Screener, or a plain screening function, which then runs entirely in worker threads."""
+        self.screener, self.timeout_s, self.metrics = as_screener(screener), timeout_s, metrics
         self.audit, self.clock, self.operator, self.retain_content = audit, clock, operator, retain_content
-        self.settled = settled
-        self.warm = False  # the screener answered at warm-up: the inline path may be used
+        self.warm = False  # the screener answered at warm-up: its first step may run inline
         self.workers = Workers(SCREENING_THREADS, "screening")
 
     async def warm_up(self) -> None:
         """Screen once at startup, so the first request does not pay (and time out on) loading the model.
         A screener that fails here is logged; requests are then refused until it works (fail closed)."""
         try:
-            await self.workers.run(lambda: self.screener([{"role": "user", "content": "warm-up"}], None))
-            if (settled := self.settled) is not None:
-                await self.workers.run(lambda: settled([{"role": "user", "content": "warm-up"}], None))
+            warm_up = [{"role": "user", "content": "warm-up"}]
+            await self.workers.run(partial(screen_through, self.screener, warm_up, None))
             self.warm = True
         except Exception:
             log.exception("the screener failed to start; model requests will be refused with 503")
@@ -202,17 +186,24 @@ class Guard:
     def close(self) -> None:
         self.workers.stop()
 
-    async def screen(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Verdict:
+    async def screen(self, messages: Messages, tools: Tools) -> Verdict:
         started = time.perf_counter()
         try:
-            if self.settled is not None and self.warm:
-                verdict = self.settled(messages, tools)  # inline: stage 1 on a short input, or None
-                if verdict is not None:
+            rest: Callable[[], Verdict]
+            if self.warm:
+                step = self.screener.begin(messages, tools)  # inline: bounded work
+                if isinstance(step, Verdict):
                     if time.perf_counter() - started > self.timeout_s:
                         raise TimeoutError  # a verdict, but not in time: refused like any other late one
-                    return verdict
+                    return step
+                rest = step
+            else:  # not known to work yet: the first step too runs in a thread, under the deadline
+                rest = partial(screen_through, self.screener, messages, tools)
             async with asyncio.timeout(self.timeout_s - (time.perf_counter() - started)):
-                return await self.workers.run(lambda: self.screener(messages, tools))
+                verdict = await self.workers.run(rest)
+            if not isinstance(verdict, Verdict):
+                raise TypeError(f"the screener gave {type(verdict).__name__}, not a Verdict")
+            return verdict
         except TimeoutError as exc:
             raise ApiError(503, "unavailable", "screening timed out; the request was refused") from exc
         except Exception as exc:
@@ -221,9 +212,7 @@ class Guard:
         finally:
             self.metrics.screening_seconds.observe(time.perf_counter() - started)
 
-    async def judge(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, subject: Subject
-    ) -> Decision:
+    async def judge(self, messages: Messages, tools: Tools, subject: Subject) -> Decision:
         """Screen, then decide under the operator policy and the subject's tenant contract."""
         return self.decide(await self.screen(messages, tools), subject)
 

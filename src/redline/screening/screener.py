@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -103,18 +103,63 @@ class CascadeScreener:
 
     def prepare(self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
         """The normalised windows of one input."""
-        return list(windows(normalize(flatten(item, tools)), self.window_size, self.window_stride))
+        return self._windows(normalize(flatten(item, tools)))
 
     def screen(self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None) -> Verdict:
         return self.screen_many([(item, tools)])[0]
 
     def screen_many(self, items: Sequence[tuple[Input, Sequence[Mapping[str, Any]] | None]]) -> list[Verdict]:
         """Screen a batch: stage 1 runs over all windows at once, stage 2 over the uncertain ones at once."""
-        prepared = [self.prepare(item, tools) for item, tools in items]
+        return self._screen_windows([self.prepare(item, tools) for item, tools in items])
+
+    def begin(
+        self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
+    ) -> Verdict | Callable[[], Verdict]:
+        """`screen` in two steps, so a caller can do the bounded first step inline (the gateway: on its event loop)
+        and the rest elsewhere, without doing anything twice. The verdict `screen` gives when stage 1 alone settles
+        an input whose windows hold at most `max_chars` characters; else a call that finishes the screening from
+        what was prepared: stage 2 on the windows stage 1 was unsure of, or, for a longer input, the rest of it."""
+        text = flatten(item, tools)
+        if len(text) > max_chars:  # long: even normalising waits for the call
+            return lambda: self._screen_windows([self._windows(normalize(text))])[0]
+        prepared = self._windows(normalize(text))
+        if sum(map(len, prepared)) > max_chars:  # normalising made it long
+            return lambda: self._screen_windows([prepared])[0]
+        staged = self._stage1([prepared], prepared)
+        _, p1, high, uncertain = staged
+        if uncertain.size:  # stage 2 must look at some windows
+            return lambda: self._finish([prepared], prepared, *staged)[0]
+        # settled by stage 1: what _finish gives for one input and no stage 2, with less work
+        return self._verdict(p1, np.zeros_like(p1), np.zeros(len(prepared), dtype=bool), high)
+
+    def screen_settled(
+        self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
+    ) -> Verdict | None:
+        """The verdict `screen` gives, when stage 1 alone settles it and its windows hold at most `max_chars`
+        characters; else None (the input is longer, or needs the encoder). Bounded work, no encoder."""
+        step = self.begin(item, tools, max_chars)
+        return step if isinstance(step, Verdict) else None
+
+    def _windows(self, text: str) -> list[str]:
+        return list(windows(text, self.window_size, self.window_stride))
+
+    def _screen_windows(self, prepared: list[list[str]]) -> list[Verdict]:
+        """Stage 1, then stage 2 where needed, for inputs already normalised and windowed."""
         flat = [w for ws in prepared for w in ws]
         if not flat:
             return []
-        owner, p1, high, uncertain = self._stage1(prepared, flat)
+        return self._finish(prepared, flat, *self._stage1(prepared, flat))
+
+    def _finish(
+        self,
+        prepared: list[list[str]],
+        flat: list[str],
+        owner: np.ndarray,
+        p1: FloatArray,
+        high: FloatArray,
+        uncertain: np.ndarray,
+    ) -> list[Verdict]:
+        """The verdicts, given stage 1's output (see `_stage1`): stage 2 on the uncertain windows, if any."""
         blended = np.zeros_like(p1)
         if uncertain.size:
             full = np.zeros((uncertain.size, len(LABELS)), dtype=np.float32)
@@ -126,19 +171,6 @@ class CascadeScreener:
         return [
             self._verdict(p1[owner == n], blended[owner == n], in_band[owner == n], high) for n in range(len(prepared))
         ]
-
-    def screen_settled(
-        self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
-    ) -> Verdict | None:
-        """The verdict `screen` gives, when stage 1 alone settles it and its windows hold at most `max_chars`
-        characters; else None (the input is longer or empty, or needs the encoder). Bounded work, no encoder."""
-        windows = self.prepare(item, tools)
-        if not windows or sum(map(len, windows)) > max_chars:
-            return None
-        _, p1, high, uncertain = self._stage1([windows], windows)
-        if uncertain.size:
-            return None
-        return self._verdict(p1, np.zeros_like(p1), np.zeros(len(windows), dtype=bool), high)
 
     def _stage1(
         self, prepared: list[list[str]], flat: list[str]
