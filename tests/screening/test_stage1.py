@@ -41,3 +41,13 @@ def test_logits_equal_the_sparse_product() -> None:
     assert model.coef is not None and model.intercept is not None
     expected = model.features(TEXTS) @ model.coef.T + model.intercept
     np.testing.assert_allclose(model.logits(TEXTS), expected, atol=1e-5)
+
+
+def test_remembered_gram_indices_stay_exact_when_reused_and_after_being_forgotten() -> None:
+    model = NgramModel(n_features=2**12)
+    model._hashed_counts.max_grams = 50  # forgotten wholesale several times over these texts
+    expected = sp.hstack([model.char.transform(TEXTS), model.word.transform(TEXTS)], format="csr")
+    for _ in range(3):  # first call hashes; later calls reuse remembered indices
+        got = model.features(TEXTS)[:, : 2 * model.n_features]
+        assert abs(got - expected).max() < 1e-6
+    assert len(model._hashed_counts._index) <= 50 + max(len(a(t)) for a in model._analyzers for t in TEXTS)
