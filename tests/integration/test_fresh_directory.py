@@ -3,10 +3,10 @@ bundled operator policy in force and audited, model calls answered 503 without p
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,12 +55,19 @@ def test_serve_keeps_idle_connections_as_configured(tmp_path: Path) -> None:
     (tmp_path / "redline.yaml").write_text("server:\n  keep_alive_s: 1\n")
     proc, url = redline_serve(["-m", "redline.cli", "serve"], tmp_path, free_port())
     try:
-        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: redline\r\n\r\n")
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+        try:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert response.status == 200 and not response.will_close
+            response.read()  # the whole response (uvicorn may write its head and body separately)
+            sock = connection.sock
+            assert sock is not None  # kept open for the next request
             time.sleep(2.5)  # idle longer than configured, and well short of uvicorn's own 5 s
             sock.settimeout(1)  # so a connection still open fails the test instead of waiting for 5 s
             assert sock.recv(65536) == b""  # closed by the gateway
+        finally:
+            connection.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
