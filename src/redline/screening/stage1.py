@@ -34,27 +34,28 @@ def feature_index(gram: str, n_features: int) -> int:
 
 
 class GramHasher:
-    """`hashed_counts` with each gram's index remembered: most n-grams of a request were seen before (common
-    words' character n-grams), and a dictionary lookup costs a third of a MurmurHash call from Python, which
-    was the largest part of stage 1 on the gateway's event loop. Bounded: forgotten wholesale when full. Safe
-    across threads: a lookup or insert is atomic, and an index never changes."""
+    """Hashed n-gram counts, with each gram's feature index remembered: most n-grams of a request were seen
+    before (common words' character n-grams), and a dictionary lookup costs a third of a MurmurHash call from
+    Python, which was the largest part of stage 1 on the gateway's event loop. Bounded: forgotten wholesale
+    when full. Safe across threads: a lookup or insert is atomic, and an index never changes."""
 
     def __init__(self, n_features: int, max_grams: int = 200_000) -> None:
         self.n_features, self.max_grams = n_features, max_grams
         self._index: dict[str, int] = {}
 
-    def __call__(self, grams: list[str]) -> dict[int, int]:
-        """Feature index -> count, exactly as sklearn's FeatureHasher (non-alternating) assigns them."""
+    def __call__(self, grams: list[str]) -> tuple[NDArray[np.int64], FloatArray]:
+        """The distinct feature indices (ascending) and their counts, exactly as sklearn's FeatureHasher
+        (non-alternating) assigns them."""
         known = self._index
         if len(known) > self.max_grams:
             known = self._index = {}
-        counts: dict[int, int] = {}
-        for gram in grams:
-            index = known.get(gram)
-            if index is None:
-                index = known[gram] = feature_index(gram, self.n_features)
-            counts[index] = counts.get(index, 0) + 1
-        return counts
+        found = list(map(known.get, grams))
+        if None in found:
+            for i, gram in enumerate(grams):
+                if found[i] is None:
+                    found[i] = known[gram] = feature_index(gram, self.n_features)
+        indices, counts = np.unique(np.array(found, dtype=np.int64), return_counts=True)
+        return indices, counts.astype(np.float32)
 
 
 class NgramModel:
@@ -90,18 +91,17 @@ class NgramModel:
         offset = 2 * self.n_features
         rows = []
         for text, concept_row in zip(texts, concepts, strict=True):
-            indices: list[int] = []
+            indices: list[NDArray[np.int64]] = []
             values: list[FloatArray] = []
             for block, analyzer in enumerate(self._analyzers):
-                counts = self._hashed_counts(analyzer(text))
-                if counts:
-                    found = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-                    indices.extend(k + block * self.n_features for k in counts)
-                    values.append(found / np.linalg.norm(found))
+                grams, counts = self._hashed_counts(analyzer(text))
+                if grams.size:
+                    indices.append(grams + block * self.n_features)
+                    values.append(counts / np.linalg.norm(counts))
             present = np.flatnonzero(concept_row)
-            indices.extend((present + offset).tolist())
+            indices.append(present + offset)
             values.append(concept_row[present])
-            rows.append((np.array(indices, dtype=np.int64), np.concatenate(values).astype(np.float32)))
+            rows.append((np.concatenate(indices).astype(np.int64), np.concatenate(values).astype(np.float32)))
         return rows
 
     def features(self, texts: list[str]) -> sp.csr_matrix:
