@@ -46,9 +46,9 @@ class Authenticator:
         if key is None:
             raise ApiError(401, "authentication", "missing API key: send Authorization: Bearer or x-api-key")
         digest = key_sha256(key)
-        if digest in self.cache:
+        try:  # one lookup: `in` then `[]` could see the entry expire in between (a KeyError, a 500)
             principal = self.cache[digest]
-        else:
+        except KeyError:
             principal = await to_thread.run_sync(self.store.principal, key)
             self.cache[digest] = principal
         if principal is None:

@@ -42,9 +42,12 @@ class Contracts:
         self.cache: TTLCache[str, TenantContract | None] = TTLCache(maxsize=65536, ttl=ttl_s)
 
     async def of(self, tenant: str) -> TenantContract | None:
-        if tenant not in self.cache:
-            self.cache[tenant] = await to_thread.run_sync(self.store.contract, tenant)
-        return self.cache[tenant]
+        try:  # one lookup: `in` then `[]` could see the entry expire in between
+            return self.cache[tenant]
+        except KeyError:
+            contract = await to_thread.run_sync(self.store.contract, tenant)
+            self.cache[tenant] = contract
+            return contract
 
     def clear(self) -> None:
         self.cache.clear()

@@ -1,4 +1,5 @@
-"""The gateway's startup applies the configured policy files: designations_dir as contracts_dir."""
+"""The gateway's parts: startup applies the configured policy files (designations_dir as contracts_dir); the
+contract cache."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+from cachetools import TTLCache
 
 from redline.config import Settings
 from redline.gateway import components
 from redline.policy.model import LegalStatus
+from tests.gateway.test_auth import SteppingClock
 from tests.policy.support import EXAMPLES, Clock, ListSink
 
 
@@ -63,4 +66,16 @@ def test_a_lift_survives_a_restart_and_an_edited_file_updates_the_rest(tmp_path:
     assert civilian is not None and civilian.status is LegalStatus.ENJOINED
     assert defense is not None and defense.phaseout_deadline == datetime(2026, 10, 1, tzinfo=UTC)
     assert _designation_changes(sink) == [("scr-2026-defense", "update")]
+    parts.engine.dispose()
+
+
+def test_a_cached_contract_expiring_during_the_lookup_is_looked_up_again(tmp_path: Path) -> None:
+    parts = _start(tmp_path, EXAMPLES / "designations", ListSink())
+    parts.contracts.cache = TTLCache(maxsize=16, ttl=1.0, timer=SteppingClock(0.4))  # alive at `in`, expired at `[]`
+
+    async def scenario() -> None:
+        for _ in range(6):
+            assert await parts.contracts.of("nobody") is None  # no contract applied: None, cached too
+
+    anyio.run(scenario)
     parts.engine.dispose()
