@@ -62,9 +62,9 @@ class Authenticator:
         return revoked
 
     def forget(self, key_id: str) -> None:
-        for digest, principal in list(self.cache.items()):
-            if principal is not None and principal.key_id == key_id:
-                self.cache.pop(digest, None)
+        """Stop trusting any cached principal of `key_id`: the whole cache is dropped (revocations are rare, and
+        walking a TTL cache's items can meet one expiring: a KeyError)."""
+        self.cache.clear()
 
     async def check_revocations(self) -> None:
         """Drop every cached principal if a key was revoked since the last check (by any process)."""
