@@ -20,9 +20,8 @@ def test_both_steps_give_the_screeners_verdicts() -> None:
         step = screener.begin(content, tools)
         if isinstance(step, Verdict):
             settled += 1
-            assert step == screener.screen_settled(content, tools) == screener.screen(content, tools)
+            assert step == screener.screen(content, tools)
             continue
-        assert screener.screen_settled(content, tools) is None
         handed_over += 1
         if handed_over > 15:  # the encoder is slow: these are enough
             continue
@@ -38,8 +37,8 @@ def test_both_steps_give_the_screeners_verdicts() -> None:
 def test_long_inputs_are_not_settled_inline() -> None:
     screener = default_screener()
     long = " ".join(itertools.repeat("What is the capital of France?", 60))
-    assert screener.screen_settled(long, max_chars=1200) is None
     step = screener.begin(long, max_chars=1200)
     assert not isinstance(step, Verdict) and step() == screener.screen(long)
     short = [{"role": "user", "content": "What is the capital of France?"}]
-    assert screener.screen_settled(short) == screener.screen(short)
+    settled = screener.begin(short)
+    assert isinstance(settled, Verdict) and settled == screener.screen(short)

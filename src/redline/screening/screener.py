@@ -132,14 +132,6 @@ class CascadeScreener:
         # settled by stage 1: what _finish gives for one input and no stage 2, with less work
         return self._verdict(p1, np.zeros_like(p1), np.zeros(len(prepared), dtype=bool), high)
 
-    def screen_settled(
-        self, item: Input, tools: Sequence[Mapping[str, Any]] | None = None, max_chars: int = 1200
-    ) -> Verdict | None:
-        """The verdict `screen` gives, when stage 1 alone settles it and its windows hold at most `max_chars`
-        characters; else None (the input is longer, or needs the encoder). Bounded work, no encoder."""
-        step = self.begin(item, tools, max_chars)
-        return step if isinstance(step, Verdict) else None
-
     def _windows(self, text: str) -> list[str]:
         return list(windows(text, self.window_size, self.window_stride))
 
