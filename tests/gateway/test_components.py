@@ -13,6 +13,8 @@ from cachetools import TTLCache
 from redline.config import Settings
 from redline.gateway import components
 from redline.policy.model import LegalStatus
+from redline.policy.service import PolicyService
+from redline.policy.store import PolicyStore
 from tests.gateway.test_auth import SteppingClock
 from tests.policy.support import EXAMPLES, Clock, ListSink
 
@@ -78,4 +80,24 @@ def test_a_cached_contract_expiring_during_the_lookup_is_looked_up_again(tmp_pat
             assert await parts.contracts.of("nobody") is None  # no contract applied: None, cached too
 
     anyio.run(scenario)
+    parts.engine.dispose()
+
+
+def test_an_operator_policy_applied_by_another_process_is_adopted_at_the_next_reload(tmp_path: Path) -> None:
+    parts = _start(tmp_path, EXAMPLES / "designations", ListSink())
+    bundled = parts.policy.operator
+    stricter = bundled.model_validate(
+        bundled.model_dump()
+        | {"version": "2026-12-stricter", "red_lines": {
+            name: line.model_dump() | {"threshold": 0.3} for name, line in bundled.red_lines.items()
+        }}
+    )  # fmt: skip
+    other_process = PolicyService(PolicyStore(parts.engine), ListSink(), operator=bundled)  # `redline policy apply`
+    assert anyio.run(other_process.apply_operator_policy, stricter, "operator")
+    assert parts.policy.operator.version_hash == bundled.version_hash  # not yet: this process has not looked
+
+    assert anyio.run(parts.policy.reload_operator_policy)
+    assert parts.policy.operator.version_hash == stricter.version_hash
+    assert parts.policy.operator.red_lines["autonomous_weapons"].threshold == 0.3
+    assert not anyio.run(parts.policy.reload_operator_policy)  # nothing new
     parts.engine.dispose()

@@ -94,7 +94,7 @@ def create_app(
         _freeze_startup_heap()
         try:
             async with anyio.create_task_group() as background:
-                background.start_soon(parts.reload_designations)
+                background.start_soon(parts.reload_policy)
                 background.start_soon(authenticator.watch_revocations)
                 try:
                     yield

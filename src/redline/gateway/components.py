@@ -30,7 +30,7 @@ from redline.routing.router import CandidateFilter, Router
 from redline.store import connect, migrate
 
 CONTRACT_TTL_S = 5.0  # like keys: a contract applied by another process takes effect within this time
-DESIGNATIONS_RELOAD_S = 5.0  # designations changed by another process (the CLI) take effect within this time
+POLICY_RELOAD_S = 5.0  # designations and the operator policy applied by another process take effect within this
 STARTUP_ACTOR = "startup"
 
 
@@ -83,11 +83,13 @@ class Components:
             await self.policy.declare_designation(designation, STARTUP_ACTOR)
         self.refresh()
 
-    async def reload_designations(self) -> None:
-        """Reload designations periodically, for changes made outside this process; runs until cancelled."""
+    async def reload_policy(self) -> None:
+        """Reload designations and the operator policy in force periodically, for changes made outside this
+        process (`redline designations ...`, `redline policy apply`); runs until cancelled."""
         while True:
-            await anyio.sleep(DESIGNATIONS_RELOAD_S)
+            await anyio.sleep(POLICY_RELOAD_S)
             await to_thread.run_sync(self.designations.refresh)
+            await self.policy.reload_operator_policy()
 
     async def stop(self) -> None:
         """Flush usage, close upstream connections, then the log (commits pending records, signs a last

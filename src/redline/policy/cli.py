@@ -113,8 +113,9 @@ def policy_validate(files: list[Path], config: Path | None = ConfigOption) -> No
 
 @policy_app.command("apply")
 def policy_apply(file: Path = FileArgument, config: Path | None = ConfigOption) -> None:
-    """Make FILE the operator policy: an operator act, stored as a new version and audited.
-    Point `policy.operator_policy` in the config at the same file for the gateway to use it."""
+    """Make FILE the operator policy: an operator act, stored as a new version and audited. Running gateways
+    adopt it within 5 s; point `policy.operator_policy` in the config at the same file, or the next start
+    applies the config's operator policy again (another audited change)."""
     from redline.policy.loader import load_operator_policy
     from redline.policy.model import OperatorPolicy
 

@@ -140,6 +140,15 @@ class PolicyService:
         await self._changed("operator_policy", "operator", "apply", policy, previous, actor)
         return True
 
+    async def reload_operator_policy(self) -> bool:
+        """Adopt the operator policy in force in the store, when another process applied one (`redline policy
+        apply`); True if it changed. Nothing is recorded: the applying process recorded the change."""
+        stored = await self._db(self.store.operator_policy)
+        if stored is None or stored.version_hash == self.operator.version_hash:
+            return False
+        self.operator = stored
+        return True
+
     async def apply_contract(self, text: str, file: str, actor: str) -> TenantContract:
         """Validate and apply tenant contracts; refuse (and record) any attempt to weaken a red line.
         Re-applying the version in force changes nothing: the gateway may apply `contracts_dir` at start.
