@@ -3,7 +3,7 @@
 1. corpus: data/seed -> data/corpus/{train,validation,test}.jsonl (+ stats.json)
 2. stage 1 (n-grams + concepts) on train
 3. stage 2: LoRA-tune the encoder's layers with a linear head on train, keeping the epoch with the lowest
-   validation loss
+   validation false-positive rate at the recall target (not the lowest validation loss: docs/detection.md)
 4. the blend weight and thresholds on the validation split only (the test split is never used to train or
    to choose)
 5. figures on validation, test and the challenge sets, stored beside the model for the regression test
