@@ -126,11 +126,9 @@ class CascadeScreener:
         if sum(map(len, prepared)) > max_chars:  # normalising made it long
             return lambda: self._screen_windows([prepared])[0]
         staged = self._stage1([prepared], prepared)
-        _, p1, high, uncertain = staged
-        if uncertain.size:  # stage 2 must look at some windows
+        if staged[3].size:  # stage 2 must look at some windows
             return lambda: self._finish([prepared], prepared, *staged)[0]
-        # settled by stage 1: what _finish gives for one input and no stage 2, with less work
-        return self._verdict(p1, np.zeros_like(p1), np.zeros(len(prepared), dtype=bool), high)
+        return self._finish([prepared], prepared, *staged)[0]  # settled by stage 1
 
     def _windows(self, text: str) -> list[str]:
         return list(windows(text, self.window_size, self.window_stride))
@@ -160,6 +158,8 @@ class CascadeScreener:
             blended[uncertain] = self.stage2_proba([flat[i] for i in uncertain], full)[:, : len(RED_LINES)]
         in_band = np.zeros(len(flat), dtype=bool)
         in_band[uncertain] = True
+        if len(prepared) == 1:  # one input (the gateway's case): every window is its own, no masks to build
+            return [self._verdict(p1, blended, in_band, high)]
         return [
             self._verdict(p1[owner == n], blended[owner == n], in_band[owner == n], high) for n in range(len(prepared))
         ]
