@@ -7,7 +7,6 @@ need the same wiring. All parts share one database engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 from anyio import to_thread
@@ -21,7 +20,7 @@ from redline.config import Settings
 from redline.gateway.tenants import TenantStore
 from redline.gateway.usage import UsageRecorder
 from redline.policy.hook import DesignationFilter
-from redline.policy.loader import load_dir, only, operator_policy
+from redline.policy.loader import load_dir, only, operator_policy, policy_files
 from redline.policy.model import Designation, TenantContract
 from redline.policy.service import Clock, PolicyService
 from redline.policy.store import PolicyStore
@@ -76,9 +75,8 @@ class Components:
         designation in designations_dir (each is audited only when it changes what is in force)."""
         config = self.settings.policy
         await self.policy.apply_operator_policy(operator_policy(config.operator_policy), STARTUP_ACTOR)
-        if config.contracts_dir is not None:
-            for path in sorted(Path(config.contracts_dir).glob("**/*.y*ml")):
-                await self.policy.apply_contract(path.read_text(encoding="utf-8"), str(path), STARTUP_ACTOR)
+        for path in policy_files(config.contracts_dir):  # as text: a weakening attempt is refused and recorded
+            await self.policy.apply_contract(path.read_text(encoding="utf-8"), str(path), STARTUP_ACTOR)
         for designation in only(load_dir(config.designations_dir), Designation):
             await self.policy.declare_designation(designation, STARTUP_ACTOR)
         self.refresh()

@@ -149,11 +149,14 @@ def load(path: str | Path, operator: OperatorPolicy | None = None) -> list[Loade
     return parse(text, str(path), operator)
 
 
+def policy_files(directory: str | Path | None) -> list[Path]:
+    """Every `*.yaml` / `*.yml` file under `directory`, in name order; none when it is None."""
+    return [] if directory is None else sorted(Path(directory).glob("**/*.y*ml"))
+
+
 def load_dir(directory: str | Path | None, operator: OperatorPolicy | None = None) -> list[Loaded]:
-    """Every document of every `*.yaml` file under `directory`, in name order; nothing when it is None."""
-    if directory is None:
-        return []
-    return [doc for path in sorted(Path(directory).glob("**/*.y*ml")) for doc in load(path, operator)]
+    """Every document of every policy file under `directory` (see `policy_files`)."""
+    return [doc for path in policy_files(directory) for doc in load(path, operator)]
 
 
 def only(docs: Sequence[Loaded], model: type[D]) -> list[D]:

@@ -186,7 +186,7 @@ class PolicyService:
         (nothing recorded) when the stored designation already says the same, so a restart is not a change."""
         previous = await self._db(self.store.designation, designation.id)
         if previous is not None:
-            designation = Designation.model_validate(designation.model_dump() | {"status": previous.status})
+            designation = designation.model_copy(update={"status": previous.status})
             if previous.version_hash == designation.version_hash:
                 return False
         await self.add_designation(designation, actor)

@@ -112,7 +112,7 @@ class PolicyStore:
         current = self.designation(designation_id)
         if current is None:
             raise KeyError(designation_id)
-        changed = Designation.model_validate(current.model_dump() | {"status": status})
+        changed = current.model_copy(update={"status": status})
         self.put_designation(changed, at)
         return changed
 
