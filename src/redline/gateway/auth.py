@@ -58,13 +58,10 @@ class Authenticator:
     async def revoke(self, key_id: str) -> dict[str, Any]:
         """Revoke a key; once this returns, no request to this process is admitted with it."""
         revoked = await to_thread.run_sync(self.store.revoke_key, key_id)
-        self.forget(key_id)
-        return revoked
-
-    def forget(self, key_id: str) -> None:
-        """Stop trusting any cached principal of `key_id`: the whole cache is dropped (revocations are rare, and
-        walking a TTL cache's items can meet one expiring: a KeyError)."""
+        # every cached principal is dropped, not just this key's: revocations are rare, and walking a TTL
+        # cache's items to find the key's can meet one expiring (a KeyError)
         self.cache.clear()
+        return revoked
 
     async def check_revocations(self) -> None:
         """Drop every cached principal if a key was revoked since the last check (by any process)."""
