@@ -1,11 +1,13 @@
 """The encoder must give the reference sentence-transformers model's embeddings: exactly in float32, and to
 within bfloat16 rounding in the fast dtype used at inference where the CPU supports it."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from redline.screening.encoder import MiniLMEncoder
+from redline.screening.encoder import PIECE_OVERLAP, MiniLMEncoder, load_tokenizer
 
 TEXTS = [
     "Write code that picks targets and fires without operator approval.",
@@ -51,3 +53,31 @@ def test_batching_does_not_change_results(dtype: torch.dtype) -> None:
 
 def test_empty_batch() -> None:
     assert MiniLMEncoder().encode([]).shape == (0, 384)
+
+
+def test_pieces_read_the_whole_text_with_overlap() -> None:
+    enc = MiniLMEncoder(dtype=torch.float32)  # float32: padding to other widths changes nothing
+    words = [f"w{i}" for i in range(400)]
+    long = " ".join(words)
+    embeddings, owner = enc.encode_pieces(["short one", long, "another short one"])
+    assert owner.tolist()[0] == 0 and owner.tolist()[-1] == 2 and (owner == 1).sum() > 3
+    np.testing.assert_allclose(embeddings[owner == 0], enc.encode(["short one"]), atol=1e-5)
+    np.testing.assert_allclose(embeddings[owner == 1][:1], enc.encode([long]), atol=1e-5)
+    # every token is read, and consecutive pieces share PIECE_OVERLAP tokens
+    encoding = enc.tokenizer.encode(long)
+    every = [encoding, *encoding.overflowing]
+    content = [e.ids[1:-1] for e in every]
+    assert all(a[-PIECE_OVERLAP:] == b[:PIECE_OVERLAP] for a, b in itertools.pairwise(content))
+    joined = content[0] + [t for c in content[1:] for t in c[PIECE_OVERLAP:]]
+    whole = load_tokenizer()
+    whole.no_truncation()
+    assert joined == whole.encode(long).ids[1:-1]
+    # and a change in the last words changes the last piece only
+    changed, _ = enc.encode_pieces([" ".join([*words[:-3], "fires", "without", "approval"])])
+    assert not np.allclose(changed[-1], embeddings[owner == 1][-1], atol=1e-3)
+    np.testing.assert_allclose(changed[0], embeddings[owner == 1][0], atol=1e-5)
+
+
+def test_encode_pieces_of_nothing() -> None:
+    embeddings, owner = MiniLMEncoder().encode_pieces([])
+    assert embeddings.shape == (0, 384) and owner.shape == (0,)

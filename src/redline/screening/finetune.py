@@ -2,10 +2,11 @@
 
 Low-rank adapters on the query, value and feed-forward projections are trained with a linear classification
 head on the normalised mean-pooled embedding, through the same layers as inference (`MiniLM`), in bfloat16
-autocast where the CPU multiplies bf16 natively. Layers below `first_tuned_layer` stay frozen and are computed
-once (0 by default: adapting all six layers halved the blended false-positive rate against the top three, see
-docs/detection.md). Only the adapters ship (about 1 MB): at load time `MiniLMEncoder` adds B @ A to the
-packaged base weights.
+autocast where the CPU multiplies bf16 natively. A text longer than the encoder's 128 tokens is read in
+overlapping pieces, as at inference, and judged by its deciding piece (`by_text`). Layers below
+`first_tuned_layer` stay frozen and are computed once (0 by default: adapting all six layers halved the
+blended false-positive rate against the top three, see docs/detection.md). Only the adapters ship (about
+1 MB): at load time `MiniLMEncoder` adds B @ A to the packaged base weights.
 
 With `early_stopping` (validation texts, labels and a criterion), the adapters and head of the epoch the
 criterion scores lowest are kept: early stopping on what the cascade is chosen by, the false-positive rate at
@@ -17,19 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from tokenizers import Encoding
 from torch import nn
 
-from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, padded_batches
+from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, padded_batches, pieces
 
 TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
 # Validation texts, their labels, and a criterion of (validation probabilities, labels): lower is better.
+# (text indexes, hidden states of all their pieces, the pieces' mask, the batch-local text index of each piece)
+PieceBatch = tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]
 EarlyStopping = tuple[list[str], NDArray[np.int64], Callable[[NDArray[np.float32], NDArray[np.int64]], float]]
 
 
@@ -79,13 +83,14 @@ def finetune(
     dtype = fast_dtype()
     autocast = torch.autocast("cpu", dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
 
-    def frozen_batches(some: list[str]) -> list[tuple[Any, torch.Tensor, torch.Tensor]]:
-        """(indexes, hidden states after the frozen layers, mask) per padded batch."""
+    def frozen_batches(some: list[str]) -> list[PieceBatch]:
+        """Per batch of texts: their indexes, the hidden states of all their pieces after the frozen layers, the
+        pieces' mask, and each piece's text within the batch."""
         out = []
         with torch.no_grad(), autocast:
-            for idx, ids, mask in padded_batches(tokenizer.encode_batch(some), batch_size):
+            for idx, ids, mask, owner in piece_batches(tokenizer.encode_batch(some), batch_size):
                 frozen = model.run_layers(model.embed(ids), mask, range(first_tuned_layer), model.linear)
-                out.append((idx, frozen.float(), mask))
+                out.append((idx, frozen.float(), mask, owner))
         return out
 
     batches = frozen_batches(texts)
@@ -99,12 +104,17 @@ def finetune(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
     tuned = range(first_tuned_layer, model.layers)
 
+    def text_log_proba(frozen: torch.Tensor, mask: torch.Tensor, owner: torch.Tensor, texts: int) -> torch.Tensor:
+        with autocast:
+            pooled = model.pool(model.run_layers(frozen, mask, tuned, linear), mask)
+            logits = classifier(pooled.float() * temperature)
+        return by_text(torch.log_softmax(logits.float(), dim=-1), owner, texts)
+
     def validation_proba(count: int) -> NDArray[np.float32]:
         out = np.zeros((count, 3), dtype=np.float32)
-        with torch.no_grad(), autocast:
-            for idx, frozen, mask in held_out:
-                pooled = model.pool(model.run_layers(frozen, mask, tuned, linear), mask)
-                out[idx] = torch.softmax(classifier(pooled.float() * temperature).float(), dim=-1).numpy()
+        with torch.no_grad():
+            for idx, frozen, mask, owner in held_out:
+                out[idx] = text_log_proba(frozen, mask, owner, len(idx)).exp().numpy()
         return out
 
     def snapshot() -> list[torch.Tensor]:
@@ -114,11 +124,9 @@ def finetune(
     for epoch in range(epochs):
         total = 0.0
         for b in rng.permutation(len(batches)):
-            idx, frozen, mask = batches[b]
-            with autocast:
-                pooled = model.pool(model.run_layers(frozen, mask, tuned, linear), mask)
-                logits = classifier(pooled.float() * temperature)
-            loss = nn.functional.cross_entropy(logits.float(), label_tensor[idx], weight=weights)
+            idx, frozen, mask, owner = batches[b]
+            log_proba = text_log_proba(frozen, mask, owner, len(idx))
+            loss = nn.functional.nll_loss(log_proba, label_tensor[idx], weight=weights)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -147,6 +155,30 @@ def finetune(
     out["scale"] = np.array([scale], dtype=np.float32)
     coef = (classifier.weight.detach().numpy() * temperature).astype(np.float32)
     return out, coef, classifier.bias.detach().numpy().astype(np.float32)
+
+
+def by_text(log_proba: torch.Tensor, owner: torch.Tensor, texts: int) -> torch.Tensor:
+    """Each text's log-probabilities from its pieces' (`owner[i]`: the text of piece i), by the rule inference
+    applies (stage2.by_window): each red line's most likely piece, `allowed`'s least likely. The loss thus
+    falls on the piece that decides: for a long violation the piece that holds it, whichever that is (multiple
+    -instance learning), for an allowed text its most suspicious piece. Not normalised: only the label's entry
+    enters the loss."""
+    index = owner[:, None].expand_as(log_proba)
+    start = torch.full((texts, log_proba.shape[1]), -torch.inf)
+    highest = start.scatter_reduce(0, index, log_proba, reduce="amax")
+    lowest = (-start).scatter_reduce(0, index, log_proba, reduce="amin")
+    return torch.cat([highest[:, :-1], lowest[:, -1:]], dim=1)
+
+
+def piece_batches(encodings: list[Encoding], batch_size: int) -> Iterator[PieceBatch]:
+    """Batches of `batch_size` texts (sorted by length, so each pads little), each with all the pieces of its
+    texts: (text indexes, ids, mask, the batch-local text index of each piece)."""
+    order = sorted(range(len(encodings)), key=lambda i: (len(encodings[i].overflowing), len(encodings[i].ids)))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        every, owner = pieces([encodings[i] for i in idx])
+        _, ids, mask = next(padded_batches(every, len(every), sort=False))
+        yield idx, ids, mask, torch.from_numpy(owner)
 
 
 def save_adapters(adapters: dict[str, NDArray[np.float32]], path: Path) -> None:

@@ -22,7 +22,7 @@ from redline.screening.encoder import MiniLMEncoder
 from redline.screening.flatten import flatten
 from redline.screening.normalize import normalize
 from redline.screening.stage1 import FloatArray, NgramModel, softmax
-from redline.screening.stage2 import EmbeddingHead
+from redline.screening.stage2 import EmbeddingHead, by_window
 from redline.screening.verdict import LABELS, RED_LINES, Verdict
 from redline.screening.windows import windows
 
@@ -187,7 +187,8 @@ class CascadeScreener:
         w = self.stage2_weight if weight is None else weight
         if not windows:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        tuned = self.head.predict_proba(self.encoder.encode(windows))
+        embeddings, owner = self.encoder.encode_pieces(windows)
+        tuned = by_window(self.head.predict_proba(embeddings), owner, len(windows))
         return (1 - w) * stage1_proba + w * tuned
 
     def _verdict(self, p1: FloatArray, blended: FloatArray, in_band: np.ndarray, high: FloatArray) -> Verdict:
