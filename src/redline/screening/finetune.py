@@ -31,9 +31,10 @@ from torch import nn
 from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, padded_batches, pieces
 
 TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
-# Validation texts, their labels, and a criterion of (validation probabilities, labels): lower is better.
-# (text indexes, hidden states of all their pieces, the pieces' mask, the batch-local text index of each piece)
+# (text indexes, all their pieces' token ids or hidden states, the pieces' mask, the batch-local text index of
+# each piece)
 PieceBatch = tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]
+# Validation texts, their labels, and a criterion of (validation probabilities, labels): lower is better.
 EarlyStopping = tuple[list[str], NDArray[np.int64], Callable[[NDArray[np.float32], NDArray[np.int64]], float]]
 
 
@@ -171,8 +172,8 @@ def by_text(log_proba: torch.Tensor, owner: torch.Tensor, texts: int) -> torch.T
 
 
 def piece_batches(encodings: list[Encoding], batch_size: int) -> Iterator[PieceBatch]:
-    """Batches of `batch_size` texts (sorted by length, so each pads little), each with all the pieces of its
-    texts: (text indexes, ids, mask, the batch-local text index of each piece)."""
+    """Batches of `batch_size` texts (sorted by piece count and length, so each pads little), each with all the
+    pieces of its texts: (text indexes, ids, mask, the batch-local text index of each piece)."""
     order = sorted(range(len(encodings)), key=lambda i: (len(encodings[i].overflowing), len(encodings[i].ids)))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
