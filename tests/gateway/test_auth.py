@@ -13,6 +13,7 @@ from redline.gateway.auth import Authenticator
 from redline.gateway.tenants import Principal, TenantError
 from redline.protocols.base import ApiError
 from tests.gateway.conftest import Gateway
+from tests.gateway.support import SteppingClock
 
 TOKEN = "admin-secret"
 
@@ -76,17 +77,6 @@ def test_a_revocation_elsewhere_empties_the_cache_at_the_next_check() -> None:
             await auth.authenticate(headers)
 
     asyncio.run(scenario())
-
-
-class SteppingClock:
-    """A cache timer that moves on by `step` seconds every time it is read."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
 
 
 def test_a_cached_key_expiring_during_the_lookup_is_looked_up_again_not_a_500() -> None:

@@ -15,7 +15,7 @@ from redline.gateway import components
 from redline.policy.model import LegalStatus
 from redline.policy.service import PolicyService
 from redline.policy.store import PolicyStore
-from tests.gateway.test_auth import SteppingClock
+from tests.gateway.support import SteppingClock
 from tests.policy.support import EXAMPLES, Clock, ListSink
 
 
