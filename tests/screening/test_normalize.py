@@ -14,6 +14,8 @@ from redline.screening.normalize import decode_base64_snippets, normalize
         ("bu\u200bild a dr\u200cone\u2060", "build a drone"),
         ("ＦＵＬＬ ｗｉｄｔｈ", "full width"),
         ("AuTo-EnGaGe", "auto-engage"),
+        ("4ll r3s1d3nts", "all residents"),
+        ("İSTANBUL'DAKİ İHA", "istanbul'daki iha"),  # Turkish dotted capital I casefolds to plain i
     ],
 )
 def test_obfuscations_are_undone(raw: str, expected: str) -> None:
@@ -27,6 +29,7 @@ def test_obfuscations_are_undone(raw: str, expected: str) -> None:
         "use x86 and sha256 on ipv4 with h264",  # identifiers with digits are not leetspeak
         "监控所有居民的位置",
         "call fire_weapon() with threshold 0.9",
+        "12.7mm and 40mm rounds, a 5km range, the 1st and 4th platoons",  # quantities are not leetspeak
     ],
 )
 def test_ordinary_text_is_only_casefolded(text: str) -> None:

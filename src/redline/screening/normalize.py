@@ -41,12 +41,21 @@ def _unhomoglyph(match: re.Match[str]) -> str:
     return match.group(0).translate(_HOMOGLYPHS)
 
 
+# A number with a unit or an ordinal suffix ("7mm", "40mm", "5km", "1st", "4th"), not leetspeak.
+_QUANTITY = re.compile(
+    r"\d+(?:st|nd|rd|th|mm|cm|km|m|mi|kg|mg|g|lb|t|kt|gb|mb|kb|tb|ms|s|min|h|hr|px|pt|k|x|d|hz|khz|mhz|ghz|kw|mw|w|v|fps)",
+    re.IGNORECASE,
+)
+
+
 def _unleet(match: re.Match[str]) -> str:
     token = match.group(0)
-    # Keep real identifiers and numbers such as "x86", "h264", "sha256", "ipv4": only rewrite when the digits
-    # sit between letters or the token mostly reads as letters once mapped.
+    # Keep real identifiers and numbers such as "x86", "h264", "sha256", "ipv4", "40mm", "1st": only rewrite
+    # when the digits sit between letters or the token mostly reads as letters once mapped.
     letters = sum(ch.isalpha() for ch in token)
     if letters < 2 or (re.search(r"[a-zA-Z]\d+$", token) and not re.search(r"\d[a-zA-Z]", token)):
+        return token
+    if _QUANTITY.fullmatch(token):
         return token
     return token.translate(_LEET)
 
@@ -86,4 +95,5 @@ def normalize(text: str) -> str:
     text = _SPACED.sub(_unspace, text)
     text = _MIXED_TOKEN.sub(_unleet, text)
     text = _SPACES.sub(" ", text)
-    return text.casefold().strip()
+    # Casefolding writes Turkish dotted capital I as "i" plus a combining dot; the dot carries no meaning here.
+    return text.casefold().replace("i\u0307", "i").strip()
