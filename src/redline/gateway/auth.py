@@ -19,6 +19,7 @@ from anyio import to_thread
 from cachetools import TTLCache
 from starlette.datastructures import Headers
 
+from redline.gateway.caching import read_through
 from redline.gateway.tenants import Principal, TenantStore, key_sha256
 from redline.protocols.base import ApiError
 
@@ -46,11 +47,7 @@ class Authenticator:
         if key is None:
             raise ApiError(401, "authentication", "missing API key: send Authorization: Bearer or x-api-key")
         digest = key_sha256(key)
-        try:  # one lookup: `in` then `[]` could see the entry expire in between (a KeyError, a 500)
-            principal = self.cache[digest]
-        except KeyError:
-            principal = await to_thread.run_sync(self.store.principal, key)
-            self.cache[digest] = principal
+        principal = await read_through(self.cache, digest, lambda: self.store.principal(key))
         if principal is None:
             raise ApiError(401, "authentication", "invalid or revoked API key", code="invalid_api_key")
         return principal

@@ -17,6 +17,7 @@ from redline.audit.checkpoint import Signer
 from redline.audit.log import AuditLog
 from redline.audit.sink import AuditSink
 from redline.config import Settings
+from redline.gateway.caching import read_through
 from redline.gateway.tenants import TenantStore
 from redline.gateway.usage import UsageRecorder
 from redline.policy.hook import DesignationFilter
@@ -41,12 +42,7 @@ class Contracts:
         self.cache: TTLCache[str, TenantContract | None] = TTLCache(maxsize=65536, ttl=ttl_s)
 
     async def of(self, tenant: str) -> TenantContract | None:
-        try:  # one lookup: `in` then `[]` could see the entry expire in between
-            return self.cache[tenant]
-        except KeyError:
-            contract = await to_thread.run_sync(self.store.contract, tenant)
-            self.cache[tenant] = contract
-            return contract
+        return await read_through(self.cache, tenant, lambda: self.store.contract(tenant))
 
     def clear(self) -> None:
         self.cache.clear()
