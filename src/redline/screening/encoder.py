@@ -116,21 +116,24 @@ class MiniLM:
 Batch = tuple[list[int], torch.Tensor, torch.Tensor]
 
 
-def padded_batches(encodings: list[Encoding], batch_size: int, sort: bool = True) -> Iterator[Batch]:
-    """(indexes, ids, mask) batches, sorted by length (unless not `sort`) so each batch pads little."""
-    order = list(range(len(encodings)))
-    if sort:
-        order.sort(key=lambda i: len(encodings[i].ids))
+def padded_batches(encodings: list[Encoding], batch_size: int) -> Iterator[Batch]:
+    """(indexes, ids, mask) batches, sorted by length so each batch pads little."""
+    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        width = max(len(encodings[i].ids) for i in idx)
-        ids = torch.zeros((len(idx), width), dtype=torch.long)
-        mask = torch.zeros((len(idx), width))
-        for row, i in enumerate(idx):
-            n = len(encodings[i].ids)
-            ids[row, :n] = torch.tensor(encodings[i].ids)
-            mask[row, :n] = 1.0
-        yield idx, ids, mask
+        yield idx, *pad([encodings[i] for i in idx])
+
+
+def pad(encodings: list[Encoding]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids (rows, width) padded with zeros to the longest, and the mask: 1.0 on real tokens."""
+    width = max(len(e.ids) for e in encodings)
+    ids = torch.zeros((len(encodings), width), dtype=torch.long)
+    mask = torch.zeros((len(encodings), width))
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        ids[row, :n] = torch.tensor(encoding.ids)
+        mask[row, :n] = 1.0
+    return ids, mask
 
 
 def load_tokenizer(directory: Path | None = None, max_tokens: int = MAX_TOKENS) -> Tokenizer:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from tokenizers import Encoding
 from torch import nn
 
-from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, padded_batches, pieces
+from redline.screening.encoder import MiniLM, fast_dtype, load_tokenizer, pad, pieces
 
 TARGETS = ("attention.self.query", "attention.self.value", "intermediate.dense", "output.dense")
 # (text indexes, all their pieces' token ids or hidden states, the pieces' mask, the batch-local text index of
@@ -178,7 +178,7 @@ def piece_batches(encodings: list[Encoding], batch_size: int) -> Iterator[PieceB
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         every, owner = pieces([encodings[i] for i in idx])
-        _, ids, mask = next(padded_batches(every, len(every), sort=False))
+        ids, mask = pad(every)
         yield idx, ids, mask, torch.from_numpy(owner)
 
 

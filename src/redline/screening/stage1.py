@@ -94,9 +94,9 @@ class NgramModel:
             indices: list[NDArray[np.int64]] = []
             values: list[FloatArray] = []
             for block, analyzer in enumerate(self._analyzers):
-                grams, counts = self._hashed_counts(analyzer(text))
-                if grams.size:
-                    indices.append(grams + block * self.n_features)
+                found, counts = self._hashed_counts(analyzer(text))
+                if found.size:
+                    indices.append(found + block * self.n_features)
                     values.append(counts / np.linalg.norm(counts))
             present = np.flatnonzero(concept_row)
             indices.append(present + offset)
